@@ -1,0 +1,254 @@
+"""``pywps.cfg``, read once into a typed, validated object.
+
+PyWPS's section and key names are used where they mean the same thing, so an
+existing ``pywps.cfg`` mostly just works. A bad value raises
+:class:`ConfigError` naming the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+MODES = ("default", "scheduler")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong: says which file, which key and why."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: [{key}] {problem}")
+        self.source = source
+        self.key = key
+        self.problem = problem
+
+
+def parse_size(text: str) -> int:
+    """``3mb``, ``200 KB``, ``1G``, ``1024`` -> bytes."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a size (e.g. 3mb, 200kb, 1gb)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def parse_duration(text: str) -> float:
+    """``30``, ``30s``, ``5m``, ``12h``, ``7d`` -> seconds."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (e.g. 30s, 5m, 12h, 7d)")
+    return float(match.group(1)) * _SECONDS[match.group(2).lower()]
+
+
+def parse_bool(text: str) -> bool:
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (true or false)")
+
+
+def parse_list(text: str, separator: str | None = None) -> list[str]:
+    """Lines (or ``separator``-separated items), stripped, empty ones dropped."""
+    items = str(text).split(separator) if separator else str(text).split()
+    return [item.strip() for item in items if item.strip()]
+
+
+@dataclass(frozen=True)
+class ServiceMetadata:
+    """``[metadata:main]``: what GetCapabilities says about the service and provider."""
+
+    title: str = "Jupyter WPS"
+    abstract: str = "An OGC Web Processing Service running inside Jupyter"
+    keywords: tuple[str, ...] = ("WPS", "Jupyter", "processing")
+    fees: str = "NONE"
+    access_constraints: str = "NONE"
+    provider_name: str = "jupyter-wps"
+    provider_url: str = ""
+    contact_name: str = ""
+    contact_position: str = ""
+    contact_email: str = ""
+    contact_phone: str = ""
+    contact_fax: str = ""
+    contact_address: str = ""
+    contact_city: str = ""
+    contact_stateorprovince: str = ""
+    contact_postalcode: str = ""
+    contact_country: str = ""
+    contact_url: str = ""
+    contact_hours: str = ""
+    contact_instructions: str = ""
+    contact_role: str = ""
+
+
+#: ``[metadata:main]`` keys of PyWPS -> ServiceMetadata fields
+_METADATA_KEYS = {
+    "identification_title": "title",
+    "identification_abstract": "abstract",
+    "identification_keywords": "keywords",
+    "identification_fees": "fees",
+    "identification_accessconstraints": "access_constraints",
+    "provider_name": "provider_name",
+    "provider_url": "provider_url",
+    **{f"contact_{k}": f"contact_{k}" for k in (
+        "name", "position", "email", "phone", "fax", "address", "city",
+        "stateorprovince", "postalcode", "country", "url", "hours",
+        "instructions", "role",
+    )},
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings. Field names are the config keys (section noted per group)."""
+
+    # [server]
+    url: str = ""
+    outputurl: str = ""
+    outputpath: str = ""
+    workdir: str = ""
+    language: str = "en-US"
+    maxrequestsize: int = 3 * 1024**2
+    maxsingleinputsize: int = 3 * 1024**2
+    parallelprocesses: int = 2
+    maxprocesses: int = 1000
+    allowedinputpaths: tuple[str, ...] = ()
+    #: GetCapabilities/DescribeProcess without credentials
+    public_capabilities: bool = False
+    #: statusLocation and output URLs carry a signed read-only capability
+    capability_urls: bool = True
+    #: how long a finished job's record and outputs are kept
+    job_retention: float = 7 * 86400.0
+    #: fetching input references: timeout in seconds
+    reference_timeout: float = 30.0
+    # [processing]
+    mode: str = "default"
+    backend: str = "local"
+    path: str = ""
+    drmaa_native_specification: str = ""
+    #: how often the server polls its backend for job states (seconds)
+    poll_interval: float = 1.0
+    #: extra processes: import paths ``module:attribute``
+    processes: tuple[str, ...] = ()
+    # [logging]
+    log_level: str = "INFO"
+    log_file: str = ""
+    metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
+    #: the file these settings came from, if any
+    source: str = ""
+
+    def replace(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+
+#: (section, key) -> (Config field, parser)
+_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("server", "url"): ("url", str),
+    ("server", "outputurl"): ("outputurl", str),
+    ("server", "outputpath"): ("outputpath", str),
+    ("server", "workdir"): ("workdir", str),
+    ("server", "language"): ("language", lambda v: v.split(",")[0].strip()),
+    ("server", "maxrequestsize"): ("maxrequestsize", parse_size),
+    ("server", "maxsingleinputsize"): ("maxsingleinputsize", parse_size),
+    ("server", "parallelprocesses"): ("parallelprocesses", int),
+    ("server", "maxprocesses"): ("maxprocesses", int),
+    ("server", "allowedinputpaths"): ("allowedinputpaths", lambda v: tuple(parse_list(v, ":"))),
+    ("server", "public_capabilities"): ("public_capabilities", parse_bool),
+    ("server", "capability_urls"): ("capability_urls", parse_bool),
+    ("server", "job_retention"): ("job_retention", parse_duration),
+    ("server", "reference_timeout"): ("reference_timeout", parse_duration),
+    ("processing", "mode"): ("mode", str),
+    ("processing", "backend"): ("backend", str),
+    ("processing", "path"): ("path", str),
+    ("processing", "drmaa_native_specification"): ("drmaa_native_specification", str),
+    ("processing", "poll_interval"): ("poll_interval", parse_duration),
+    ("processing", "processes"): ("processes", lambda v: tuple(parse_list(v))),
+    ("logging", "level"): ("log_level", lambda v: v.strip().upper()),
+    ("logging", "file"): ("log_file", str),
+}
+#: PyWPS keys we read but that have no meaning here; accepted silently.
+_IGNORED = {
+    ("server", "cleantempdir"),
+    ("server", "temp_path"),
+    ("server", "storagetype"),
+    ("server", "sethomedir"),
+    ("server", "storage_copy_function"),
+    ("server", "keep_status_file"),
+    ("logging", "database"),
+    ("logging", "format"),
+    ("logging", "db_echo"),
+}
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read ``path`` (if any) and apply ``overrides`` (Config field -> value)."""
+    values: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    source = str(path) if path else "<defaults>"
+    if path:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(path, encoding="utf-8") as stream:
+                parser.read_file(stream)
+        except (OSError, configparser.Error) as exc:
+            raise ConfigError(source, "file", f"cannot be read: {exc}") from None
+        for section in parser.sections():
+            for key, text in parser.items(section):
+                if section == "metadata:main":
+                    name = _METADATA_KEYS.get(key)
+                    if name is None:
+                        continue
+                    metadata[name] = (
+                        tuple(parse_list(text, ",")) if name == "keywords" else text.strip()
+                    )
+                    continue
+                entry = _KEYS.get((section, key))
+                if entry is None:
+                    if (section, key) in _IGNORED or section not in ("server", "processing", "logging"):
+                        continue
+                    raise ConfigError(source, f"{section}] {key", "is not a known key")
+                name, convert = entry
+                try:
+                    values[name] = convert(text)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(source, f"{section}] {key", str(exc)) from None
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    known = {f.name for f in fields(Config)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(source, "overrides", f"unknown settings {sorted(unknown)}")
+    config = Config(**values, metadata=ServiceMetadata(**metadata), source=source)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    def check(ok: bool, key: str, problem: str) -> None:
+        if not ok:
+            raise ConfigError(config.source, key, problem)
+
+    check(config.mode in MODES or config.mode in ("local",), "processing] mode",
+          f"is {config.mode!r}; expected one of {', '.join(MODES)}")
+    check(config.parallelprocesses != 0, "server] parallelprocesses",
+          "must be a positive number (or -1 for unlimited)")
+    check(config.maxprocesses != 0, "server] maxprocesses",
+          "must be a positive number (or -1 for unlimited)")
+    check(config.maxrequestsize > 0, "server] maxrequestsize", "must be positive")
+    check(config.maxsingleinputsize > 0, "server] maxsingleinputsize", "must be positive")
+    check(config.poll_interval > 0, "processing] poll_interval", "must be positive")
+    check(config.log_level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+          "logging] level", f"is {config.log_level!r}; expected DEBUG, INFO, WARNING or ERROR")
+    for allowed in config.allowedinputpaths:
+        check(Path(allowed).is_absolute(), "server] allowedinputpaths",
+              f"{allowed!r} is not an absolute path")
+    for url_key in ("url", "outputurl"):
+        url = getattr(config, url_key)
+        check(not url or url.startswith(("http://", "https://")), f"server] {url_key}",
+              f"{url!r} is not an http(s) URL")
