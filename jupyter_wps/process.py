@@ -79,7 +79,7 @@ class Format:
         """File name suffix for data of this format."""
         if self.extension:
             return self.extension if self.extension.startswith(".") else "." + self.extension
-        return _SUFFIXES.get(self.mime_type, ".dat")
+        return SUFFIXES.get(self.mime_type, ".dat")
 
     def matches(self, mime_type: str | None, encoding: str | None, schema: str | None) -> bool:
         """True when a requested format (unset parts match anything) is this one."""
@@ -90,7 +90,7 @@ class Format:
         )
 
 
-_SUFFIXES = {
+SUFFIXES = {
     "text/plain": ".txt",
     "text/xml": ".xml",
     "application/xml": ".xml",

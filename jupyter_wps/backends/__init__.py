@@ -1,0 +1,92 @@
+"""Where jobs run: a backend submits a job directory's launcher and tracks it.
+
+A backend is found by name in the entry point group ``jupyter_wps.backends``
+(``local`` is built in; ``drmaa`` and ``slurm`` come with the cluster support).
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from ..config import Config
+
+#: Environment variables never handed to a job: credentials of the server and the hub.
+SECRET_VARIABLES = frozenset(
+    {
+        "JUPYTERHUB_API_TOKEN",
+        "JPY_API_TOKEN",
+        "JUPYTER_TOKEN",
+        "JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES",
+        "JUPYTERHUB_CLIENT_ID",
+    }
+)
+
+
+@dataclass
+class NativeState:
+    """What the backend knows of a job: is it still there, and if not, why it ended."""
+
+    alive: bool
+    exit_code: int | None = None
+    reason: str = ""
+
+
+#: Called by a backend when a job it runs has ended: (job id, exit code or None).
+ExitCallback = Callable[[str, "int | None"], None]
+
+
+class Backend(abc.ABC):
+    """Submit, query and cancel launchers of job directories."""
+
+    name = "backend"
+    #: how many jobs may run at once (None: the scheduler decides)
+    capacity: int | None = None
+
+    def __init__(self, config: Config, on_exit: ExitCallback) -> None:
+        self.config = config
+        self.on_exit = on_exit
+
+    def launcher_command(self, jobdir: Path, interpreter: str | None = None) -> list[str]:
+        """The command that runs a job's launcher (absolute interpreter: no PATH needed)."""
+        return [interpreter or sys.executable, "-m", "jupyter_wps.launcher", str(jobdir)]
+
+    def job_environment(self) -> dict[str, str]:
+        """The launcher's environment: the server's, without its credentials."""
+        return {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+
+    @abc.abstractmethod
+    async def submit(self, job_id: str, jobdir: Path, interpreter: str | None) -> str:
+        """Start (or queue on the scheduler) the job's launcher; return its native id."""
+
+    @abc.abstractmethod
+    async def states(self, native_ids: Iterable[str]) -> dict[str, NativeState]:
+        """The state of each of these jobs, in one query; raise if the query failed."""
+
+    @abc.abstractmethod
+    async def cancel(self, native_id: str) -> None:
+        """Stop the job (and everything it started)."""
+
+    def adopt(self, job_id: str, native_id: str) -> None:  # noqa: B027 - optional hook
+        """Track a job submitted before a restart again."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the backend holds (sessions, child watchers)."""
+
+
+def load_backend(name: str) -> type[Backend]:
+    """The backend class registered under ``name``."""
+    found = entry_points(group="jupyter_wps.backends", name=name)
+    for entry in found:
+        return entry.load()
+    if name == "local":  # not installed as a distribution (running from a checkout)
+        from .local import LocalBackend
+
+        return LocalBackend
+    known = sorted(e.name for e in entry_points(group="jupyter_wps.backends"))
+    raise LookupError(f"no backend named {name!r} (known: {', '.join(known) or 'none'})")

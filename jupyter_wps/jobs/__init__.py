@@ -1,0 +1,85 @@
+"""Jobs: the job directory, the job file, and what a job's state is.
+
+Imported by the launcher on compute nodes: no tornado, no Jupyter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import dill
+
+from .jobdir import JobDir, UnsafeJobFile, atomic_write, is_job_id, new_job_id, open_trusted
+
+__all__ = [
+    "JobDir",
+    "JobPayload",
+    "UnsafeJobFile",
+    "atomic_write",
+    "dump_payload",
+    "is_job_id",
+    "load_payload",
+    "new_job_id",
+    "now",
+    "open_trusted",
+    "runtime_versions",
+]
+
+#: WPS 1.0.0 status element states -> the JSON API's (OGC API - Processes) job states
+JSON_STATES = {
+    "accepted": "accepted",
+    "started": "running",
+    "paused": "running",
+    "succeeded": "successful",
+    "failed": "failed",
+    "dismissed": "dismissed",
+}
+FINAL_STATES = frozenset({"succeeded", "failed", "dismissed"})
+
+#: The URL prefix written into status documents instead of the server's public URL;
+#: the server replaces it when it serves a document.
+BASE_URL_PLACEHOLDER = "urn:jupyter-wps:base"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def runtime_versions() -> dict[str, str]:
+    """What wrote a job file: the launcher refuses a job written by another Python or dill."""
+    return {
+        "interpreter": sys.executable,
+        "python": platform.python_version(),
+        "dill": dill.__version__,
+    }
+
+
+@dataclass
+class JobPayload:
+    """What ``job.dill`` holds: the process and its validated inputs."""
+
+    #: ``module:attribute`` when the process can be imported on the node, else None
+    process_ref: str | None
+    #: the process itself when it cannot be imported (defined interactively)
+    process: Any
+    inputs: dict[str, list[Any]]
+    #: the request's response form and inputs, for the status document
+    response: Any
+    lineage: Any = None
+
+
+def dump_payload(jobdir: JobDir, payload: JobPayload) -> None:
+    """Write ``job.dill`` (0600, atomically)."""
+    data = dill.dumps(payload, recurse=True)
+    atomic_write(jobdir.job_file, data)
+
+
+def load_payload(jobdir: JobDir) -> JobPayload:
+    """Load ``job.dill`` after checking nobody but this uid could have written it."""
+    fd = open_trusted(jobdir.job_file)
+    with open(fd, "rb") as stream:
+        return dill.load(stream)

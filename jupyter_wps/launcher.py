@@ -1,0 +1,277 @@
+"""Run one job where the scheduler put it: ``python -m jupyter_wps.launcher JOBDIR``.
+
+The launcher loads ``job.dill`` (after checking that nobody else could have
+written it), runs the process, and writes the job's WPS status document:
+ProcessStarted with percentCompleted as the process reports progress, then
+ProcessSucceeded with the outputs or ProcessFailed with the error. It reads
+no configuration file: what it needs is in ``job.json``. It imports neither
+tornado nor Jupyter, so it starts fast on a compute node.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .jobs import (
+    BASE_URL_PLACEHOLDER,
+    JobDir,
+    JobPayload,
+    load_payload,
+    now,
+    runtime_versions,
+)
+from .process import (
+    BoundingBox,
+    ComplexData,
+    ComplexOutput,
+    Format,
+    LiteralOutput,
+    Process,
+    as_processes,
+    load_import_path,
+    report_progress_to,
+)
+from .wps.exceptions import NoApplicableCode
+from .wps.literals import format_literal
+from .wps.request import OutputRequest, ResponseForm
+from .wps.response import OutputValue, Status, execute_response
+
+#: Progress is written at most this often (seconds): status files live on shared filesystems.
+PROGRESS_INTERVAL = 1.0
+
+
+class Dismissed(Exception):
+    """The server dismissed the job while it ran: stop, write nothing final."""
+
+
+class StatusWriter:
+    """Writes the job's status document; the launcher is its only writer once started."""
+
+    def __init__(self, jobdir: JobDir, record: Mapping[str, Any], process: Process) -> None:
+        self.jobdir = jobdir
+        self.record = record
+        self.process = process
+        self.lineage: Any = None
+        self._last_progress = 0.0
+        self._percent = -1
+
+    def _write(self, status: Status, outputs: Sequence[OutputValue] = ()) -> None:
+        job_id = self.jobdir.job_id
+        store = self.record.get("store", False)
+        document = execute_response(
+            self.process,
+            status,
+            service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
+            status_location=f"{BASE_URL_PLACEHOLDER}/status/{job_id}.xml" if store else None,
+            lineage=self.lineage,
+            outputs=outputs,
+            language=self.record.get("language", "en-US"),
+        )
+        self.jobdir.write_status(document)
+
+    def started(self, percent: int = 0, message: str = "") -> None:
+        self._percent = percent
+        self._last_progress = time.monotonic()
+        self._write(Status("started", now(), message or "Process started", percent))
+
+    def progress(self, percent: int, message: str) -> None:
+        """A progress report from the process, written at most once per interval."""
+        if self.jobdir.has_verdict():
+            raise Dismissed()
+        moment = time.monotonic()
+        if moment - self._last_progress < PROGRESS_INTERVAL or percent < self._percent:
+            return
+        self.started(percent, message)
+
+    def succeeded(self, outputs: Sequence[OutputValue]) -> None:
+        self._write(Status("succeeded", now(), "Process succeeded", 100), outputs)
+
+    def failed(self, message: str) -> None:
+        self._write(Status("failed", now(), message, exception=NoApplicableCode(message)))
+
+
+def _output_file(outputs_dir: Path, identifier: str, suffix: str) -> Path:
+    return outputs_dir / f"{identifier}{suffix}"
+
+
+def _as_complex(value: Any, spec: ComplexOutput, request: OutputRequest) -> ComplexData:
+    """A process's return value for a complex output, as ComplexData in the requested format."""
+    formats = list(spec.formats)
+    fmt = next(
+        (f for f in formats if f.matches(request.mime_type, request.encoding, request.schema)),
+        formats[0],
+    )
+    if isinstance(value, ComplexData):
+        data = value
+    elif isinstance(value, Path):
+        data = ComplexData(path=value)
+    elif isinstance(value, (bytes, str)):
+        data = ComplexData(data=value)
+    elif "json" in fmt.mime_type:
+        data = ComplexData(data=json.dumps(value))
+    else:
+        data = ComplexData(data=str(value))
+    data.mime_type = data.mime_type or fmt.mime_type
+    data.encoding = data.encoding or request.encoding or fmt.encoding
+    data.schema = data.schema or request.schema or fmt.schema
+    return data
+
+
+def make_outputs(
+    process: Process,
+    result: Mapping[str, Any],
+    form: ResponseForm,
+    outputs_dir: Path,
+    job_id: str,
+) -> list[OutputValue]:
+    """Turn the handler's results into the requested outputs, writing references as files."""
+    requested = form.outputs or [OutputRequest(o.identifier) for o in process.outputs]
+    values: list[OutputValue] = []
+    for request in requested:
+        spec = process.output(request.identifier)
+        if spec is None:
+            continue
+        if request.identifier not in result:
+            if form.outputs:
+                raise RuntimeError(f"the process did not produce output {request.identifier!r}")
+            continue
+        value = result[request.identifier]
+        by_reference = request.as_reference or form.raw
+        output = OutputValue(request.identifier, spec, uom=request.uom)
+        if isinstance(spec, ComplexOutput):
+            data = _as_complex(value, spec, request)
+            output.mime_type, output.encoding, output.schema = (
+                data.mime_type,
+                data.encoding,
+                data.schema,
+            )
+            if by_reference:
+                suffix = Format(data.mime_type or "application/octet-stream").suffix
+                target = _output_file(outputs_dir, request.identifier, suffix)
+                if data.path is not None and data.data is None:
+                    shutil.copyfile(data.path, target)
+                else:
+                    target.write_bytes(data.read())
+                output.href = f"{BASE_URL_PLACEHOLDER}/outputs/{job_id}/{target.name}"
+            else:
+                if data.data is None and data.path is not None:
+                    data = ComplexData(
+                        data=Path(data.path).read_bytes(),
+                        mime_type=data.mime_type,
+                        encoding=data.encoding,
+                        schema=data.schema,
+                    )
+                output.value = data
+        elif by_reference:
+            text = value_text(value, spec)
+            target = _output_file(outputs_dir, request.identifier, ".txt")
+            target.write_text(text, encoding="utf-8")
+            output.href = f"{BASE_URL_PLACEHOLDER}/outputs/{job_id}/{target.name}"
+            output.mime_type = "text/plain"
+        else:
+            output.value = value
+        values.append(output)
+    return values
+
+
+def value_text(value: Any, spec: Any) -> str:
+    """Plain-text form of a literal or bounding-box output (for a reference or a raw output)."""
+    if isinstance(value, BoundingBox):
+        corners = [*value.lower, *value.upper]
+        return ",".join(format_literal(v) for v in corners) + (f",{value.crs}" if value.crs else "")
+    data_type = spec.data_type if isinstance(spec, LiteralOutput) else None
+    return format_literal(value, data_type)
+
+
+def check_runtime(record: Mapping[str, Any]) -> str | None:
+    """Why this interpreter must not load the job (another Python or dill), or None."""
+    wrote = record.get("runtime", {})
+    here = runtime_versions()
+    for key in ("python", "dill"):
+        if key not in wrote:
+            continue
+        if wrote[key].split(".")[:2] != here[key].split(".")[:2]:
+            return (
+                f"the job was written by {key} {wrote[key]} but the launcher runs {key} "
+                f"{here[key]} ({sys.executable}); run it with {wrote.get('interpreter')}"
+            )
+    return None
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run(jobdir: JobDir) -> int:
+    """Run the job in ``jobdir``; the exit status says whether it succeeded."""
+    record = jobdir.read_record()
+    if record is None:
+        print(f"jupyter-wps launcher: no job record in {jobdir.path}", file=sys.stderr)
+        return 2
+    process = Process(record["process"], record.get("process_title", ""))
+    writer = StatusWriter(jobdir, record, process)
+    try:
+        problem = check_runtime(record)
+        if problem:
+            raise RuntimeError(problem)
+        payload: JobPayload = load_payload(jobdir)
+        process = (
+            _find_process(payload.process_ref, record["process"])
+            if payload.process_ref
+            else payload.process
+        )
+        writer.process = process
+        writer.lineage = (payload.lineage, payload.response) if payload.lineage else None
+    except Exception as exc:  # UnsafeJobFile, version mismatch, unpickling errors
+        message = f"the job cannot be loaded: {exc}"
+        print(f"jupyter-wps launcher: {message}", file=sys.stderr)
+        writer.failed(message)
+        return 1
+    if jobdir.has_verdict():
+        return 0
+    writer.started()
+    report_progress_to(writer.progress)
+    try:
+        result = process.handler(payload.inputs)
+        outputs_dir = Path(record.get("outputs_dir") or jobdir.outputs_dir)
+        outputs = make_outputs(process, result, payload.response, outputs_dir, jobdir.job_id)
+    except Dismissed:
+        return 0
+    except Exception as exc:
+        traceback.print_exc()
+        writer.failed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        return 1
+    finally:
+        report_progress_to(None)
+    if jobdir.has_verdict():
+        return 0
+    writer.succeeded(outputs)
+    return 0
+
+
+def _find_process(ref: str, identifier: str) -> Process:
+    for candidate in as_processes(load_import_path(ref), ref):
+        if candidate.identifier == identifier:
+            return candidate
+    raise LookupError(f"{ref} does not define process {identifier!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m jupyter_wps.launcher JOBDIR", file=sys.stderr)
+        sys.exit(2)
+    signal.signal(signal.SIGTERM, _terminate)
+    sys.exit(run(JobDir(Path(args[0]).absolute())))
+
+
+if __name__ == "__main__":
+    main()

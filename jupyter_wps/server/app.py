@@ -1,0 +1,127 @@
+"""The jupyter_server extension: a WPS at ``<base_url>wps`` of every server that loads it."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Integer, List, Unicode, default
+
+from ..config import Config, ConfigError, load_config
+from ..process import ProcessRegistry, load_import_path
+from .handlers import handlers
+from .manager import JobManager
+from .service import WPSService
+
+log = logging.getLogger("jupyter_wps")
+
+ENTRY_POINT_GROUP = "jupyter_wps.processes"
+
+
+def load_registry(config: Config) -> ProcessRegistry:
+    """The processes of entry points ``jupyter_wps.processes`` and ``[processing] processes``."""
+    from importlib.metadata import entry_points
+
+    registry = ProcessRegistry()
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            registry.add_from(entry.load(), entry.value)
+        except Exception:
+            log.exception("jupyter-wps: the process entry point %s cannot be loaded", entry.value)
+    if not len(registry):  # running from a source checkout: the demo processes at least
+        registry.add_from(load_import_path("jupyter_wps.processes:DEMO_PROCESSES"),
+                          "jupyter_wps.processes:DEMO_PROCESSES")
+    for path in config.processes:
+        try:
+            registry.add_from(load_import_path(path), path)
+        except (ImportError, AttributeError, TypeError, ValueError) as exc:
+            raise ConfigError(config.source, "processing] processes",
+                              f"{path!r} cannot be loaded: {exc}") from None
+    return registry
+
+
+class WPSExtensionApp(ExtensionApp):
+    """Answers OGC WPS requests at ``<base_url>wps``, behind Jupyter's authentication."""
+
+    name = "jupyter_wps"
+    load_other_extensions = True
+
+    config_file = Unicode(
+        "", config=True,
+        help="The pywps.cfg to read. Default: pywps.cfg in the server's working directory, "
+        "if there is one.",
+    )
+    workdir = Unicode(
+        None, allow_none=True, config=True,
+        help="Where job directories live (overrides [server] workdir).",
+    )
+    parallelprocesses = Integer(
+        None, allow_none=True, config=True,
+        help="How many jobs run at once on the local backend (overrides [server] parallelprocesses).",
+    )
+    mode = Unicode(
+        None, allow_none=True, config=True,
+        help="default (the local backend) or scheduler (overrides [processing] mode).",
+    )
+    public_capabilities = Bool(
+        None, allow_none=True, config=True,
+        help="Answer GetCapabilities and DescribeProcess without credentials "
+        "(overrides [server] public_capabilities).",
+    )
+    processes = List(
+        Unicode(), default_value=None, allow_none=True, config=True,
+        help="Extra processes, as import paths module:attribute (overrides [processing] processes).",
+    )
+
+    @default("config_file")
+    def _default_config_file(self) -> str:
+        candidate = Path.cwd() / "pywps.cfg"
+        return str(candidate) if candidate.is_file() else ""
+
+    def resolve_config(self) -> Config:
+        overrides: dict[str, Any] = {
+            "workdir": self.workdir,
+            "parallelprocesses": self.parallelprocesses,
+            "mode": self.mode,
+            "public_capabilities": self.public_capabilities,
+            "processes": tuple(self.processes) if self.processes is not None else None,
+        }
+        config = load_config(self.config_file or None, overrides)
+        if not config.workdir:
+            config = config.replace(workdir=os.path.join(jupyter_data_dir(), "wps", "jobs"))
+        return config
+
+    def initialize_settings(self) -> None:
+        try:
+            config = self.resolve_config()
+            registry = load_registry(config)
+            manager = JobManager(config, Path(config.workdir))
+        except (ConfigError, LookupError, OSError) as exc:
+            self.log.critical("jupyter-wps cannot start: %s", exc)
+            raise SystemExit(f"jupyter-wps: {exc}") from None
+        logging.getLogger("jupyter_wps").setLevel(config.log_level)
+        if config.log_file:
+            logging.getLogger("jupyter_wps").addHandler(logging.FileHandler(config.log_file))
+        self.wps_service = WPSService(config, registry, manager)
+        self.settings.update(
+            jupyter_wps_service=self.wps_service,
+            jupyter_wps_server_owner=os.environ.get("JUPYTERHUB_USER") or getpass.getuser(),
+        )
+        self.log.info(
+            "jupyter-wps: %d processes, jobs in %s, backend %s (config %s)",
+            len(registry), config.workdir, manager.backend.name, config.source,
+        )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers())
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.wps_service.manager.start()
+
+    async def stop_extension(self) -> None:
+        await self.wps_service.manager.stop()

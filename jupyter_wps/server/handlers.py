@@ -1,0 +1,325 @@
+"""Tornado handlers: parse the HTTP request, call the service, write the answer.
+
+Every endpoint needs Jupyter's authentication (token header or cookie). A
+request without valid credentials gets an OWS ExceptionReport (401), never
+the HTML login page. Status documents and outputs can also be read with the
+job's signed capability (``?cap=``), for clients that cannot send headers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+from http import HTTPStatus
+from typing import Any
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from jupyter_server.utils import utcnow
+from tornado import web
+
+from ..process import SUFFIXES
+from ..wps.exceptions import (
+    AccessDenied,
+    FileSizeExceeded,
+    MissingParameterValue,
+    NoApplicableCode,
+    OWSException,
+)
+from ..wps.request import GetCapabilities, DescribeProcess, parse_kvp, parse_xml_request
+from ..wps.response import exception_report
+from .manager import Job, JobManager
+from .service import XML, Reply, WPSService
+
+log = logging.getLogger("jupyter_wps")
+
+_MIME_BY_SUFFIX = {suffix: mime for mime, suffix in reversed(list(SUFFIXES.items()))}
+CHUNK = 1 << 16
+
+
+class BaseWPSHandler(ExtensionHandlerMixin, JupyterHandler):
+    """Shared parts: the service, the caller's identity, OWS exception replies."""
+
+    @property
+    def service(self) -> WPSService:
+        return self.settings["jupyter_wps_service"]
+
+    @property
+    def manager(self) -> JobManager:
+        return self.service.manager
+
+    @property
+    def wps_url(self) -> str:
+        """The public URL of the WPS endpoint, as the client reached it."""
+        configured = self.service.config.url
+        if configured:
+            return configured.rstrip("/")
+        return f"{self.request.protocol}://{self.request.host}{self.base_url}wps"
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        await self.manager.start()  # at the first request when the server did not start it
+
+    def check_xsrf_cookie(self) -> None:
+        # an anonymous request is refused by require_owner() with a proper report
+        if getattr(self, "_jupyter_current_user", None) is None:
+            return
+        super().check_xsrf_cookie()
+
+    def owner(self) -> str | None:
+        """Who owns the caller's jobs, or None when unauthenticated.
+
+        jupyter_server gives a token-only client a fresh anonymous identity on
+        every request, so there every authenticated caller is the server's owner.
+        Where identities are stable (JupyterHub), jobs belong to the hub user.
+        """
+        user = self.current_user
+        if user is None:
+            return None
+        if type(self.identity_provider).__module__.startswith("jupyterhub"):
+            return user.username
+        return self.settings["jupyter_wps_server_owner"]
+
+    def require_owner(self) -> str:
+        owner = self.owner()
+        if owner is None:
+            raise AccessDenied("authentication required: send a Jupyter token", status=401)
+        return owner
+
+    def track_activity(self) -> None:
+        """Executing and cancelling are user activity; polling a status is not."""
+        self.settings["api_last_activity"] = utcnow()
+
+    def write_reply(self, reply: Reply) -> None:
+        self.set_status(reply.status)
+        self.set_header("Content-Type", reply.content_type)
+        for name, value in reply.headers.items():
+            self.set_header(name, value)
+        self.finish(reply.body)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error is an OWS ExceptionReport with the status its code calls for."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, OWSException):
+            error = exc
+        elif isinstance(exc, web.HTTPError):
+            text = exc.log_message or HTTPStatus(exc.status_code).phrase
+            error = NoApplicableCode(text, status=exc.status_code)
+        else:
+            error = NoApplicableCode(
+                "internal server error" if exc is None else f"internal server error: {exc}"
+            )
+        self.set_status(int(error.status))
+        if error.status == HTTPStatus.UNAUTHORIZED:
+            self.set_header("WWW-Authenticate", 'token realm="jupyter"')
+        self.set_header("Content-Type", XML)
+        self.finish(exception_report(error))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, OWSException):
+            log.info("WPS %s %s: %s", value.code, value.locator or "", value.text)
+        else:
+            super().log_exception(typ, value, tb)
+
+
+@web.stream_request_body
+class WPSHandler(BaseWPSHandler):
+    """``<base_url>wps``: WPS 1.0.0 by KVP GET and XML POST (and the WPS 2.0 job operations)."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self._body = bytearray()
+        self._oversize = False
+        length = self.request.headers.get("Content-Length")
+        limit = self.service.config.maxrequestsize
+        if length and length.isdigit() and int(length) > limit:
+            raise FileSizeExceeded(
+                f"the request is {length} bytes; the limit is {limit}", locator="maxrequestsize"
+            )
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._oversize:
+            return
+        if len(self._body) + len(chunk) > self.service.config.maxrequestsize:
+            self._oversize = True
+            self._body = bytearray()
+            return
+        self._body.extend(chunk)
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        args = {k: [v.decode("utf-8", "replace") for v in vs]
+                for k, vs in self.request.query_arguments.items()}
+        if not args:
+            raise MissingParameterValue("no WPS request: add service=WPS&request=...",
+                                        locator="request")
+        await self._answer(parse_kvp(args))
+
+    @allow_unauthenticated
+    async def post(self) -> None:
+        if self._oversize:
+            limit = self.service.config.maxrequestsize
+            raise FileSizeExceeded(
+                f"the request is larger than {limit} bytes", locator="maxrequestsize"
+            )
+        request = parse_xml_request(bytes(self._body))
+        await self._answer(request)
+
+    async def _answer(self, request: Any) -> None:
+        public = self.service.config.public_capabilities and isinstance(
+            request, (GetCapabilities, DescribeProcess)
+        )
+        owner = self.owner() if public else self.require_owner()
+        if not public and request.operation not in ("GetCapabilities", "DescribeProcess"):
+            self.track_activity()
+        self.write_reply(await self.service.handle(request, owner or "", self.wps_url))
+
+
+class JobResourceHandler(BaseWPSHandler):
+    """Base for a job's status and outputs: the owner, or anyone with the job's capability."""
+
+    _track_activity = False
+
+    def job(self, job_id: str) -> Job:
+        token = self.get_query_argument("cap", None)
+        if token is not None and self.manager.check_capability(job_id, token):
+            return self.manager.get(job_id, None)
+        return self.manager.get(job_id, self.require_owner())
+
+
+class StatusHandler(JobResourceHandler):
+    """``<base_url>wps/status/<job>.xml``: the job's status document (statusLocation)."""
+
+    @allow_unauthenticated
+    def get(self, job_id: str) -> None:
+        job = self.job(job_id)
+        self.set_header("Cache-Control", "no-store")
+        self.write_reply(Reply(self.service.status(job, self.wps_url)))
+
+
+class OutputHandler(JobResourceHandler):
+    """``<base_url>wps/outputs/<job>/<file>``: an output stored by reference."""
+
+    @allow_unauthenticated
+    async def get(self, job_id: str, name: str) -> None:
+        job = self.job(job_id)
+        path = self.manager.output_file(job, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW) if path else -1
+        except OSError:
+            fd = -1
+        if fd < 0:
+            raise web.HTTPError(404, f"no output {name!r}")
+        suffix = os.path.splitext(name)[1]
+        mime_type = _MIME_BY_SUFFIX.get(suffix) or mimetypes.guess_type(name)[0]
+        self.set_header("Content-Type", mime_type or "application/octet-stream")
+        with os.fdopen(fd, "rb") as stream:
+            self.set_header("Content-Length", str(os.fstat(stream.fileno()).st_size))
+            while chunk := stream.read(CHUNK):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
+
+
+# ---------------------------------------------------------------------- JSON API
+
+
+class APIBaseHandler(BaseWPSHandler):
+    """The JSON API (shaped like OGC API - Processes); errors are JSON too."""
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, OWSException):
+            status, title, detail = int(exc.status), exc.code, exc.text
+        elif isinstance(exc, web.HTTPError):
+            status, title = exc.status_code, HTTPStatus(exc.status_code).phrase
+            detail = exc.log_message or title
+        else:
+            status, title, detail = 500, "Internal Server Error", str(exc or "")
+        self.write_json({"type": title, "title": title, "status": status, "detail": detail}, status)
+
+
+class ProcessListHandler(APIBaseHandler):
+    @allow_unauthenticated
+    def get(self) -> None:
+        self.require_owner()
+        self.write_json({
+            "processes": [self.service.process_json(p, self.wps_url) for p in self.service.registry],
+            "links": [{"href": f"{self.wps_url}/api/processes", "rel": "self",
+                       "type": "application/json"}],
+        })
+
+
+class ProcessHandler(APIBaseHandler):
+    @allow_unauthenticated
+    def get(self, process_id: str) -> None:
+        self.require_owner()
+        process = self.service.registry.get(process_id)
+        if process is None:
+            raise web.HTTPError(404, f"no process {process_id!r}")
+        self.write_json(self.service.process_json(process, self.wps_url, detail=True))
+
+
+class JobListHandler(APIBaseHandler):
+    _track_activity = False
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        owner = self.require_owner()
+        jobs = sorted(self.manager.list(owner), key=lambda j: j.record.get("created", ""),
+                      reverse=True)
+        self.write_json({
+            "jobs": [self.manager.job_json(job, self.wps_url) for job in jobs],
+            "links": [{"href": f"{self.wps_url}/api/jobs", "rel": "self",
+                       "type": "application/json"}],
+        })
+
+
+class JobHandler(APIBaseHandler):
+    @allow_unauthenticated
+    def get(self, job_id: str) -> None:
+        job = self.manager.get(job_id, self.require_owner())
+        self.write_json(self.manager.job_json(job, self.wps_url))
+
+    @allow_unauthenticated
+    async def delete(self, job_id: str) -> None:
+        owner = self.require_owner()
+        job = self.manager.get(job_id, owner)
+        self.track_activity()
+        await self.manager.dismiss(job, by=owner)
+        if job.id in self.manager.jobs:
+            self.write_json(self.manager.job_json(job, self.wps_url))
+        else:
+            self.write_json({"jobID": job.id, "status": "dismissed",
+                             "message": "the finished job and its outputs were removed"})
+
+
+class JobResultsHandler(APIBaseHandler):
+    @allow_unauthenticated
+    def get(self, job_id: str) -> None:
+        job = self.manager.get(job_id, self.require_owner())
+        self.write_json(self.service.results_json(job, self.wps_url))
+
+
+def handlers() -> list[tuple[str, type[web.RequestHandler]]]:
+    """URL patterns (the server prepends its base_url) and their handlers."""
+    job = r"(?P<job_id>[^/]+)"
+    prefix = "/wps"
+    return [
+        (rf"{prefix}/?", WPSHandler),
+        (rf"{prefix}/status/{job}\.xml", StatusHandler),
+        (rf"{prefix}/outputs/{job}/(?P<name>[^/]+)", OutputHandler),
+        (rf"{prefix}/api/processes/?", ProcessListHandler),
+        (rf"{prefix}/api/processes/(?P<process_id>[^/]+)", ProcessHandler),
+        (rf"{prefix}/api/jobs/?", JobListHandler),
+        (rf"{prefix}/api/jobs/{job}/?", JobHandler),
+        (rf"{prefix}/api/jobs/{job}/results", JobResultsHandler),
+    ]

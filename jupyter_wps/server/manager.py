@@ -1,0 +1,490 @@
+"""The job manager: writes job directories, hands them to a backend, and keeps watch.
+
+It never unpickles a job file: it works from ``job.json``, the status
+documents the launchers write, and its own verdicts. Everything it knows can
+be rebuilt from the job directories, so a restarted server carries on: queued
+jobs are queued again, running launchers adopted again, and a job whose
+launcher is gone without a final status is reported failed with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..backends import Backend, load_backend
+from ..config import Config
+from ..jobs import (
+    BASE_URL_PLACEHOLDER,
+    FINAL_STATES,
+    JSON_STATES,
+    JobDir,
+    JobPayload,
+    dump_payload,
+    is_job_id,
+    now,
+    runtime_versions,
+)
+from ..jobs.jobdir import read_file
+from ..process import Process
+from ..wps.exceptions import NoApplicableCode, NoSuchJob, ServerBusy
+from ..wps.request import DataInput, ResponseForm
+from ..wps.response import Status, StatusSummary, execute_response, read_status
+
+log = logging.getLogger("jupyter_wps")
+
+SECRET_FILE = ".jupyter-wps-secret"
+_URLS = re.compile(rb"urn:jupyter-wps:base(/(?:status|outputs)/[^\"<?\s]*)?")
+
+
+class JobNotFound(NoSuchJob):
+    """No such job, or not the caller's (the same answer, so ids leak nothing)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r}", locator="jobId")
+
+
+@dataclass
+class Job:
+    """What the manager keeps in memory of one job (all of it rebuilt from disk)."""
+
+    dir: JobDir
+    record: dict[str, Any]
+    verdict: dict[str, Any] | None = None
+    #: the summary once the job is final (final states never change)
+    final: StatusSummary | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def id(self) -> str:
+        return self.dir.job_id
+
+    @property
+    def owner(self) -> str:
+        return self.record.get("owner", "")
+
+    @property
+    def native_id(self) -> str | None:
+        return self.record.get("native_id")
+
+
+class JobManager:
+    """Submits, watches, cancels and cleans up the jobs of one workdir."""
+
+    def __init__(self, config: Config, workdir: Path, backend: Backend | None = None) -> None:
+        self.config = config
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.backend = backend or load_backend(config.backend)(config, self._on_exit)
+        self.jobs: dict[str, Job] = {}
+        self._queue: collections.deque[str] = collections.deque()
+        self._running: set[str] = set()
+        self._secret = self._load_secret()
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Re-read the workdir, then start the submission and reconciliation loops (once)."""
+        if self._tasks:
+            return
+        self._recover()
+        self._tasks = [
+            asyncio.ensure_future(self._dispatch_loop()),
+            asyncio.ensure_future(self._watch_loop()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.backend.close()
+
+    def _load_secret(self) -> bytes:
+        """The key that signs capability URLs: made once per workdir, private to its owner."""
+        path = self.workdir / SECRET_FILE
+        data = read_file(path)
+        if data is None:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            except FileExistsError:
+                data = read_file(path)
+            else:
+                data = base64.b64encode(os.urandom(32))
+                with os.fdopen(fd, "wb") as stream:
+                    stream.write(data)
+        return data or b""
+
+    def _recover(self) -> None:
+        """Index every job directory; queue, adopt or fail the unfinished ones."""
+        for entry in sorted(os.scandir(self.workdir), key=lambda e: e.name):
+            if not (entry.is_dir(follow_symlinks=False) and is_job_id(entry.name)):
+                continue
+            jobdir = JobDir(entry.path)
+            try:
+                record = jobdir.read_record()
+                verdict = jobdir.read_verdict()
+            except (OSError, ValueError) as exc:
+                log.warning("skipping job directory %s: %s", entry.path, exc)
+                continue
+            if record is None:
+                continue
+            job = Job(jobdir, record, verdict)
+            self.jobs[job.id] = job
+            if self._final_summary(job) is not None:
+                continue
+            if job.native_id is None:
+                self._queue.append(job.id)
+            else:
+                self._running.add(job.id)
+                self.backend.adopt(job.id, job.native_id)
+        pending = sorted(self._queue, key=lambda i: self.jobs[i].record.get("created", ""))
+        self._queue = collections.deque(pending)
+        log.info(
+            "jupyter-wps: %d jobs in %s, %d queued, %d running",
+            len(self.jobs), self.workdir, len(self._queue), len(self._running),
+        )
+
+    # ------------------------------------------------------------------ submission
+
+    def submit(
+        self,
+        process: Process,
+        inputs: dict[str, list[Any]],
+        form: ResponseForm,
+        owner: str,
+        lineage: list[DataInput] | None = None,
+        sync: bool = False,
+    ) -> Job:
+        """Write a new job directory (ProcessAccepted) and queue it."""
+        active = len(self._queue) + len(self._running)
+        if 0 < self.config.maxprocesses <= active:
+            raise ServerBusy(
+                f"{active} jobs are queued or running; the limit is {self.config.maxprocesses}"
+            )
+        jobdir = JobDir.create(self.workdir)
+        outputs_dir = jobdir.outputs_dir
+        if self.config.outputpath:
+            outputs_dir = Path(self.config.outputpath) / jobdir.job_id
+            outputs_dir.mkdir(parents=True, mode=0o700)
+        record: dict[str, Any] = {
+            "id": jobdir.job_id,
+            "process": process.identifier,
+            "process_title": process.title,
+            "owner": owner,
+            "backend": self.backend.name,
+            "native_id": None,
+            "created": now().isoformat(),
+            "store": form.store,
+            "status": form.status,
+            "raw": form.raw,
+            "sync": sync,
+            "language": self.config.language,
+            "outputs_dir": str(outputs_dir),
+            "runtime": runtime_versions(),
+        }
+        dump_payload(
+            jobdir,
+            JobPayload(
+                process_ref=process.import_path,
+                process=None if process.import_path else process,
+                inputs=inputs,
+                response=form,
+                lineage=lineage if form.lineage else None,
+            ),
+        )
+        jobdir.write_record(record)
+        jobdir.write_status(
+            execute_response(
+                process,
+                Status("accepted", now(), "Process accepted"),
+                service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
+                status_location=f"{BASE_URL_PLACEHOLDER}/status/{jobdir.job_id}.xml"
+                if form.store
+                else None,
+                lineage=(lineage, form) if form.lineage and lineage else None,
+                language=self.config.language,
+            )
+        )
+        job = Job(jobdir, record)
+        self.jobs[job.id] = job
+        if sync:
+            self._queue.appendleft(job.id)
+        else:
+            self._queue.append(job.id)
+        self._wakeup.set()
+        return job
+
+    async def wait(self, job: Job, timeout: float | None = None) -> None:
+        """Until the job is final."""
+        await asyncio.wait_for(job.done.wait(), timeout)
+
+    async def _dispatch_loop(self) -> None:
+        """Hand queued jobs to the backend while it has capacity."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue and (
+                self.backend.capacity is None or len(self._running) < self.backend.capacity
+            ):
+                job = self.jobs.get(self._queue.popleft())
+                if job is None or job.verdict is not None:
+                    continue
+                self._running.add(job.id)
+                try:
+                    job.record["native_id"] = await self.backend.submit(
+                        job.id, job.dir.path, job.record["runtime"].get("interpreter")
+                    )
+                    job.record["submitted"] = now().isoformat()
+                    job.dir.write_record(job.record)
+                except Exception as exc:  # the backend refused: the job fails, visibly
+                    log.exception("submitting job %s failed", job.id)
+                    self._running.discard(job.id)
+                    self._set_verdict(job, "failed", f"the job could not be submitted: {exc}")
+
+    # ------------------------------------------------------------------ watching
+
+    def _on_exit(self, job_id: str, exit_code: int | None) -> None:
+        """A launcher has ended: settle the job's state."""
+        job = self.jobs.get(job_id)
+        self._running.discard(job_id)
+        self._wakeup.set()
+        if job is None:
+            return
+        if job.verdict is None and self._final_summary(job) is None:
+            reason = (
+                f"the launcher ended (exit code {exit_code}) without a final status"
+                if exit_code is not None
+                else "the launcher is gone without a final status"
+            )
+            tail = job.dir.log_tail()
+            self._set_verdict(job, "failed", f"{reason}. launcher.log: {tail}" if tail else reason)
+        if job.verdict is not None and job.verdict.get("state") == "dismissed":
+            self._delete_outputs(job)
+        self._finish(job)
+
+    def _finish(self, job: Job) -> None:
+        if "finished" not in job.record:
+            job.record["finished"] = now().isoformat()
+            with contextlib.suppress(OSError):
+                job.dir.write_record(job.record)
+        job.done.set()
+
+    async def _watch_loop(self) -> None:
+        """Reconcile: jobs the backend no longer has are settled; expired jobs removed."""
+        last_cleanup = 0.0
+        while True:
+            await asyncio.sleep(self.config.poll_interval)
+            watched = {
+                self.jobs[i].native_id: i
+                for i in list(self._running)
+                if i in self.jobs and self.jobs[i].native_id
+            }
+            if watched:
+                try:
+                    states = await self.backend.states(list(watched))
+                except Exception:  # a failed query changes nothing
+                    log.warning("querying the %s backend failed", self.backend.name, exc_info=True)
+                    states = {}
+                for native_id, state in states.items():
+                    if not state.alive:
+                        self._on_exit(watched[native_id], state.exit_code)
+            if time.monotonic() - last_cleanup > min(3600.0, self.config.job_retention / 2):
+                last_cleanup = time.monotonic()
+                self.remove_expired()
+
+    # ------------------------------------------------------------------ state
+
+    def _final_summary(self, job: Job) -> StatusSummary | None:
+        """The job's final status summary, or None while it is not final."""
+        if job.final is None:
+            summary = self.summary(job)
+            if summary.state in FINAL_STATES:
+                job.final = summary
+                self._finish(job)
+        return job.final
+
+    def summary(self, job: Job) -> StatusSummary:
+        """The job's current state, the verdict merged over the launcher's status."""
+        if job.final is not None:
+            return job.final
+        if job.verdict is not None:
+            return StatusSummary(
+                state=job.verdict["state"],
+                creation_time=dt.datetime.fromisoformat(job.verdict["time"]),
+                message=job.verdict["message"],
+            )
+        document = job.dir.read_status()
+        if document is None:
+            return StatusSummary(state="failed", creation_time=now(), message="no status document")
+        summary = read_status(document)
+        if summary.state in ("started", "paused") and "started" not in job.record:
+            job.record["started"] = summary.creation_time.isoformat()
+        return summary
+
+    def _set_verdict(self, job: Job, state: str, message: str) -> None:
+        """The server's own verdict on a job (one writer: the server)."""
+        job.verdict = {"state": state, "message": message, "time": now().isoformat()}
+        job.dir.write_verdict(job.verdict)
+        job.final = None
+        self._final_summary(job)
+
+    def status_document(self, job: Job) -> bytes:
+        """The job's WPS status document, placeholders still in it."""
+        if job.verdict is None:
+            document = job.dir.read_status()
+            if document is not None:
+                return document
+        summary = self.summary(job)
+        process = Process(job.record["process"], job.record.get("process_title", ""))
+        message = summary.message
+        if summary.state == "dismissed":
+            message = f"Dismissed: {message}"
+        return execute_response(
+            process,
+            Status("failed", summary.creation_time, message, exception=NoApplicableCode(message)),
+            service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
+            status_location=f"{BASE_URL_PLACEHOLDER}/status/{job.id}.xml"
+            if job.record.get("store")
+            else None,
+            language=job.record.get("language", "en-US"),
+        )
+
+    # ------------------------------------------------------------------ access
+
+    def get(self, job_id: str, owner: str | None) -> Job:
+        """The job, if ``owner`` may see it (None: any owner, e.g. a valid capability)."""
+        job = self.jobs.get(job_id) if is_job_id(job_id) else None
+        if job is None or (owner is not None and job.owner != owner):
+            raise JobNotFound(job_id)
+        return job
+
+    def list(self, owner: str) -> Iterator[Job]:
+        return (job for job in self.jobs.values() if job.owner == owner)
+
+    def capability(self, job_id: str) -> str:
+        """A read-only capability for one job's status and outputs."""
+        digest = hmac.new(self._secret, job_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode()
+
+    def check_capability(self, job_id: str, token: str) -> bool:
+        return hmac.compare_digest(self.capability(job_id), token)
+
+    def complete_urls(self, document: bytes, wps_url: str, job_id: str | None) -> bytes:
+        """Replace the base-URL placeholder; job URLs get the job's capability if enabled."""
+        base = wps_url.encode()
+        suffix = b""
+        if job_id and self.config.capability_urls:
+            suffix = b"?cap=" + self.capability(job_id).encode()
+
+        def replace(match: re.Match[bytes]) -> bytes:
+            path = match.group(1)
+            return base + path + suffix if path else base
+
+        return _URLS.sub(replace, document)
+
+    def output_file(self, job: Job, name: str) -> Path | None:
+        outputs_dir = Path(job.record.get("outputs_dir") or job.dir.outputs_dir)
+        return job.dir.output_path(name, outputs_dir)
+
+    # ------------------------------------------------------------------ cancel and cleanup
+
+    async def dismiss(self, job: Job, by: str = "") -> None:
+        """Cancel a queued or running job (it stays listed, dismissed); a finished one is removed."""
+        if self._final_summary(job) is not None and job.verdict is None:
+            self.remove(job)
+            return
+        if job.verdict is not None:
+            return
+        self._set_verdict(job, "dismissed", f"dismissed by {by}" if by else "dismissed")
+        if job.id in self._running and job.native_id:
+            await self.backend.cancel(job.native_id)
+        else:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(job.id)
+            self._delete_outputs(job)
+
+    def _delete_outputs(self, job: Job) -> None:
+        outputs_dir = Path(job.record.get("outputs_dir") or job.dir.outputs_dir)
+        if outputs_dir.is_dir():
+            for entry in os.scandir(outputs_dir):
+                path = Path(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+    def remove(self, job: Job) -> None:
+        """Forget a final job and delete its directory and outputs."""
+        self.jobs.pop(job.id, None)
+        outputs_dir = Path(job.record.get("outputs_dir") or job.dir.outputs_dir)
+        if self.config.outputpath:
+            shutil.rmtree(outputs_dir, ignore_errors=True)
+        shutil.rmtree(job.dir.path, ignore_errors=True)
+
+    def remove_expired(self) -> int:
+        """Delete final jobs finished longer ago than the retention (by recorded time)."""
+        limit = now() - dt.timedelta(seconds=self.config.job_retention)
+        expired = [
+            job
+            for job in list(self.jobs.values())
+            if self._final_summary(job) is not None
+            and "finished" in job.record
+            and dt.datetime.fromisoformat(job.record["finished"]) < limit
+        ]
+        for job in expired:
+            self.remove(job)
+        return len(expired)
+
+    # ------------------------------------------------------------------ JSON
+
+    def job_json(self, job: Job, wps_url: str) -> dict[str, Any]:
+        """The job as OGC API - Processes describes a job (statusInfo)."""
+        summary = self.summary(job)
+        if summary.state in FINAL_STATES:
+            self._final_summary(job)
+        cap = f"?cap={self.capability(job.id)}" if self.config.capability_urls else ""
+        api = f"{wps_url}/api/jobs/{job.id}"
+        links = [
+            {"href": api, "rel": "self", "type": "application/json"},
+            {"href": f"{wps_url}/status/{job.id}.xml{cap}", "rel": "status",
+             "type": "application/xml", "title": "WPS status document"},
+        ]
+        if summary.state == "succeeded":
+            links.append({"href": f"{api}/results", "rel": "results", "type": "application/json"})
+        percent = summary.percent
+        if summary.state == "succeeded":
+            percent = 100
+        elif summary.state == "accepted":
+            percent = 0
+        return {
+            "jobID": job.id,
+            "processID": job.record["process"],
+            "type": "process",
+            "status": JSON_STATES.get(summary.state, summary.state),
+            "message": summary.message,
+            "progress": percent,
+            "created": job.record.get("created"),
+            "started": job.record.get("started"),
+            "finished": job.record.get("finished") if job.final is not None else None,
+            "updated": summary.creation_time.isoformat(),
+            "links": links,
+        }

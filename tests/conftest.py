@@ -1,0 +1,28 @@
+"""Fixtures: a real Jupyter server (pytest-jupyter) with the WPS extension loaded."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def wps_workdir(tmp_path):
+    path = tmp_path / "wps-work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def wps_settings():
+    """Extra WPSExtensionApp settings for a test (override in the test module)."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(wps_workdir, wps_settings):
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_wps": True}},
+        "WPSExtensionApp": {"config_file": "", "workdir": str(wps_workdir), **wps_settings},
+    }
