@@ -23,9 +23,10 @@ _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 class ConfigError(ValueError):
     """A configuration value is wrong: says which file, which key and why."""
 
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        super().__init__(f"{source}: [{key}] {problem}")
+    def __init__(self, source: str, section: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: [{section}] {key}: {problem}")
         self.source = source
+        self.section = section
         self.key = key
         self.problem = problem
 
@@ -198,7 +199,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             with open(path, encoding="utf-8") as stream:
                 parser.read_file(stream)
         except (OSError, configparser.Error) as exc:
-            raise ConfigError(source, "file", f"cannot be read: {exc}") from None
+            raise ConfigError(source, "file", "", f"cannot be read: {exc}") from None
         for section in parser.sections():
             for key, text in parser.items(section):
                 if section == "metadata:main":
@@ -213,17 +214,17 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                 if entry is None:
                     if (section, key) in _IGNORED or section not in ("server", "processing", "logging"):
                         continue
-                    raise ConfigError(source, f"{section}] {key", "is not a known key")
+                    raise ConfigError(source, section, key, "is not a known key")
                 name, convert = entry
                 try:
                     values[name] = convert(text)
                 except (TypeError, ValueError) as exc:
-                    raise ConfigError(source, f"{section}] {key", str(exc)) from None
+                    raise ConfigError(source, section, key, str(exc)) from None
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     known = {f.name for f in fields(Config)}
     unknown = set(values) - known
     if unknown:
-        raise ConfigError(source, "overrides", f"unknown settings {sorted(unknown)}")
+        raise ConfigError(source, "overrides", "", f"unknown settings {sorted(unknown)}")
     config = Config(**values, metadata=ServiceMetadata(**metadata), source=source)
     _validate(config)
     return config
@@ -232,23 +233,24 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 def _validate(config: Config) -> None:
     def check(ok: bool, key: str, problem: str) -> None:
         if not ok:
-            raise ConfigError(config.source, key, problem)
+            section, _, name = key.partition(".")
+            raise ConfigError(config.source, section, name, problem)
 
-    check(config.mode in MODES or config.mode in ("local",), "processing] mode",
+    check(config.mode in MODES or config.mode in ("local",), "processing.mode",
           f"is {config.mode!r}; expected one of {', '.join(MODES)}")
-    check(config.parallelprocesses != 0, "server] parallelprocesses",
+    check(config.parallelprocesses != 0, "server.parallelprocesses",
           "must be a positive number (or -1 for unlimited)")
-    check(config.maxprocesses != 0, "server] maxprocesses",
+    check(config.maxprocesses != 0, "server.maxprocesses",
           "must be a positive number (or -1 for unlimited)")
-    check(config.maxrequestsize > 0, "server] maxrequestsize", "must be positive")
-    check(config.maxsingleinputsize > 0, "server] maxsingleinputsize", "must be positive")
-    check(config.poll_interval > 0, "processing] poll_interval", "must be positive")
+    check(config.maxrequestsize > 0, "server.maxrequestsize", "must be positive")
+    check(config.maxsingleinputsize > 0, "server.maxsingleinputsize", "must be positive")
+    check(config.poll_interval > 0, "processing.poll_interval", "must be positive")
     check(config.log_level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
-          "logging] level", f"is {config.log_level!r}; expected DEBUG, INFO, WARNING or ERROR")
+          "logging.level", f"is {config.log_level!r}; expected DEBUG, INFO, WARNING or ERROR")
     for allowed in config.allowedinputpaths:
-        check(Path(allowed).is_absolute(), "server] allowedinputpaths",
+        check(Path(allowed).is_absolute(), "server.allowedinputpaths",
               f"{allowed!r} is not an absolute path")
     for url_key in ("url", "outputurl"):
         url = getattr(config, url_key)
-        check(not url or url.startswith(("http://", "https://")), f"server] {url_key}",
+        check(not url or url.startswith(("http://", "https://")), f"server.{url_key}",
               f"{url!r} is not an http(s) URL")

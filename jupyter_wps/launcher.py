@@ -11,7 +11,6 @@ tornado nor Jupyter, so it starts fast on a compute node.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import sys
 import time
@@ -102,27 +101,33 @@ def _output_file(outputs_dir: Path, identifier: str, suffix: str) -> Path:
     return outputs_dir / f"{identifier}{suffix}"
 
 
-def _as_complex(value: Any, spec: ComplexOutput, request: OutputRequest) -> ComplexData:
-    """A process's return value for a complex output, as ComplexData in the requested format."""
+def _as_complex(value: Any, spec: ComplexOutput, request: OutputRequest) -> tuple[bytes, Format]:
+    """A process's return value for a complex output: its raw content and its format.
+
+    The format is the requested one if the output supports it, else the value's
+    own MIME type, else the output's default. The content is never encoded
+    here: base64 is the response builder's business.
+    """
     formats = list(spec.formats)
     fmt = next(
         (f for f in formats if f.matches(request.mime_type, request.encoding, request.schema)),
         formats[0],
     )
     if isinstance(value, ComplexData):
-        data = value
+        content = value.read()
+        if value.mime_type and not request.mime_type:
+            fmt = Format(value.mime_type, fmt.encoding, value.schema or fmt.schema)
     elif isinstance(value, Path):
-        data = ComplexData(path=value)
-    elif isinstance(value, (bytes, str)):
-        data = ComplexData(data=value)
+        content = value.read_bytes()
+    elif isinstance(value, bytes):
+        content = value
+    elif isinstance(value, str):
+        content = value.encode("utf-8")
     elif "json" in fmt.mime_type:
-        data = ComplexData(data=json.dumps(value))
+        content = json.dumps(value).encode("utf-8")
     else:
-        data = ComplexData(data=str(value))
-    data.mime_type = data.mime_type or fmt.mime_type
-    data.encoding = data.encoding or request.encoding or fmt.encoding
-    data.schema = data.schema or request.schema or fmt.schema
-    return data
+        content = str(value).encode("utf-8")
+    return content, fmt
 
 
 def make_outputs(
@@ -147,29 +152,16 @@ def make_outputs(
         by_reference = request.as_reference or form.raw
         output = OutputValue(request.identifier, spec, uom=request.uom)
         if isinstance(spec, ComplexOutput):
-            data = _as_complex(value, spec, request)
-            output.mime_type, output.encoding, output.schema = (
-                data.mime_type,
-                data.encoding,
-                data.schema,
-            )
+            content, fmt = _as_complex(value, spec, request)
+            output.mime_type, output.schema = fmt.mime_type, fmt.schema
+            output.encoding = request.encoding or fmt.encoding
             if by_reference:
-                suffix = Format(data.mime_type or "application/octet-stream").suffix
-                target = _output_file(outputs_dir, request.identifier, suffix)
-                if data.path is not None and data.data is None:
-                    shutil.copyfile(data.path, target)
-                else:
-                    target.write_bytes(data.read())
+                target = _output_file(outputs_dir, request.identifier, fmt.suffix)
+                target.write_bytes(content)
                 output.href = f"{BASE_URL_PLACEHOLDER}/outputs/{job_id}/{target.name}"
+                output.encoding = None  # the file holds the raw content
             else:
-                if data.data is None and data.path is not None:
-                    data = ComplexData(
-                        data=Path(data.path).read_bytes(),
-                        mime_type=data.mime_type,
-                        encoding=data.encoding,
-                        schema=data.schema,
-                    )
-                output.value = data
+                output.value = ComplexData(data=content, mime_type=fmt.mime_type)
         elif by_reference:
             text = value_text(value, spec)
             target = _output_file(outputs_dir, request.identifier, ".txt")

@@ -40,7 +40,7 @@ def load_registry(config: Config) -> ProcessRegistry:
         try:
             registry.add_from(load_import_path(path), path)
         except (ImportError, AttributeError, TypeError, ValueError) as exc:
-            raise ConfigError(config.source, "processing] processes",
+            raise ConfigError(config.source, "processing", "processes",
                               f"{path!r} cannot be loaded: {exc}") from None
     return registry
 

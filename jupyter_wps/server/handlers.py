@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from jupyter_server.utils import utcnow
+from jupyter_server._tz import utcnow
 from tornado import web
 
 from ..process import SUFFIXES
@@ -151,6 +151,7 @@ class WPSHandler(BaseWPSHandler):
 
     @allow_unauthenticated
     async def get(self) -> None:
+        self._check_credentials_first()
         args = {k: [v.decode("utf-8", "replace") for v in vs]
                 for k, vs in self.request.query_arguments.items()}
         if not args:
@@ -160,6 +161,7 @@ class WPSHandler(BaseWPSHandler):
 
     @allow_unauthenticated
     async def post(self) -> None:
+        self._check_credentials_first()
         if self._oversize:
             limit = self.service.config.maxrequestsize
             raise FileSizeExceeded(
@@ -167,6 +169,11 @@ class WPSHandler(BaseWPSHandler):
             )
         request = parse_xml_request(bytes(self._body))
         await self._answer(request)
+
+    def _check_credentials_first(self) -> None:
+        """Refuse anonymous callers before parsing, unless some operations are public."""
+        if not self.service.config.public_capabilities:
+            self.require_owner()
 
     async def _answer(self, request: Any) -> None:
         public = self.service.config.public_capabilities and isinstance(

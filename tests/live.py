@@ -1,0 +1,96 @@
+"""A live ``jupyter server`` process on a port, as users run it (not in-process)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """Starts and stops a Jupyter server with the WPS extension and a given pywps.cfg."""
+
+    def __init__(self, root: Path, config_text: str = "", base_url: str = "/") -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.workdir = self.root / "wps-work"
+        self.config_file = self.root / "pywps.cfg"
+        self.config_file.write_text(
+            f"[server]\nworkdir = {self.workdir}\n" + config_text, encoding="utf-8"
+        )
+        self.token = secrets.token_hex(16)
+        self.base_url = base_url
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.base_url}"
+
+    @property
+    def wps_url(self) -> str:
+        return f"{self.url}wps"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    def start(self, timeout: float = 60) -> LiveServer:
+        self.port = free_port()
+        env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1"}
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "jupyter_server",
+                "--no-browser", "--allow-root", f"--port={self.port}", "--ip=127.0.0.1",
+                f"--ServerApp.base_url={self.base_url}",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={self.root}",
+                f"--WPSExtensionApp.config_file={self.config_file}",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cwd=self.root, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter server exited: {self.log()}")
+            try:
+                reply = requests.get(
+                    self.wps_url, params={"service": "WPS", "request": "GetCapabilities"},
+                    headers=self.headers, timeout=2,
+                )
+                if reply.status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"jupyter server did not answer: {self.log()}")
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the server (SIGKILL: as if its allocation ended). Launchers keep running."""
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def log(self) -> str:
+        return (self.root / "server.log").read_text(errors="replace")[-4000:]
