@@ -98,11 +98,25 @@ _METADATA_KEYS = {
     "identification_accessconstraints": "access_constraints",
     "provider_name": "provider_name",
     "provider_url": "provider_url",
-    **{f"contact_{k}": f"contact_{k}" for k in (
-        "name", "position", "email", "phone", "fax", "address", "city",
-        "stateorprovince", "postalcode", "country", "url", "hours",
-        "instructions", "role",
-    )},
+    **{
+        f"contact_{k}": f"contact_{k}"
+        for k in (
+            "name",
+            "position",
+            "email",
+            "phone",
+            "fax",
+            "address",
+            "city",
+            "stateorprovince",
+            "postalcode",
+            "country",
+            "url",
+            "hours",
+            "instructions",
+            "role",
+        )
+    },
 }
 
 
@@ -212,7 +226,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                     continue
                 entry = _KEYS.get((section, key))
                 if entry is None:
-                    if (section, key) in _IGNORED or section not in ("server", "processing", "logging"):
+                    if (section, key) in _IGNORED or section not in (
+                        "server",
+                        "processing",
+                        "logging",
+                    ):
                         continue
                     raise ConfigError(source, section, key, "is not a known key")
                 name, convert = entry
@@ -236,21 +254,39 @@ def _validate(config: Config) -> None:
             section, _, name = key.partition(".")
             raise ConfigError(config.source, section, name, problem)
 
-    check(config.mode in MODES or config.mode in ("local",), "processing.mode",
-          f"is {config.mode!r}; expected one of {', '.join(MODES)}")
-    check(config.parallelprocesses != 0, "server.parallelprocesses",
-          "must be a positive number (or -1 for unlimited)")
-    check(config.maxprocesses != 0, "server.maxprocesses",
-          "must be a positive number (or -1 for unlimited)")
+    check(
+        config.mode in MODES or config.mode in ("local",),
+        "processing.mode",
+        f"is {config.mode!r}; expected one of {', '.join(MODES)}",
+    )
+    check(
+        config.parallelprocesses != 0,
+        "server.parallelprocesses",
+        "must be a positive number (or -1 for unlimited)",
+    )
+    check(
+        config.maxprocesses != 0,
+        "server.maxprocesses",
+        "must be a positive number (or -1 for unlimited)",
+    )
     check(config.maxrequestsize > 0, "server.maxrequestsize", "must be positive")
     check(config.maxsingleinputsize > 0, "server.maxsingleinputsize", "must be positive")
     check(config.poll_interval > 0, "processing.poll_interval", "must be positive")
-    check(config.log_level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
-          "logging.level", f"is {config.log_level!r}; expected DEBUG, INFO, WARNING or ERROR")
+    check(
+        config.log_level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        "logging.level",
+        f"is {config.log_level!r}; expected DEBUG, INFO, WARNING or ERROR",
+    )
     for allowed in config.allowedinputpaths:
-        check(Path(allowed).is_absolute(), "server.allowedinputpaths",
-              f"{allowed!r} is not an absolute path")
+        check(
+            Path(allowed).is_absolute(),
+            "server.allowedinputpaths",
+            f"{allowed!r} is not an absolute path",
+        )
     for url_key in ("url", "outputurl"):
         url = getattr(config, url_key)
-        check(not url or url.startswith(("http://", "https://")), f"server.{url_key}",
-              f"{url!r} is not an http(s) URL")
+        check(
+            not url or url.startswith(("http://", "https://")),
+            f"server.{url_key}",
+            f"{url!r} is not an http(s) URL",
+        )

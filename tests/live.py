@@ -54,15 +54,24 @@ class LiveServer:
         log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "jupyter_server",
-                "--no-browser", "--allow-root", f"--port={self.port}", "--ip=127.0.0.1",
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--no-browser",
+                "--allow-root",
+                f"--port={self.port}",
+                "--ip=127.0.0.1",
                 f"--ServerApp.base_url={self.base_url}",
                 f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={self.root}",
                 f"--WPSExtensionApp.config_file={self.config_file}",
             ],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            cwd=self.root, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=self.root,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -70,8 +79,10 @@ class LiveServer:
                 raise RuntimeError(f"jupyter server exited: {self.log()}")
             try:
                 reply = requests.get(
-                    self.wps_url, params={"service": "WPS", "request": "GetCapabilities"},
-                    headers=self.headers, timeout=2,
+                    self.wps_url,
+                    params={"service": "WPS", "request": "GetCapabilities"},
+                    headers=self.headers,
+                    timeout=2,
                 )
                 if reply.status_code == 200:
                     return self

@@ -101,10 +101,20 @@ def test_owslib_echo_complex_and_bbox(server):
 
 def test_fifty_async_jobs_all_succeed_while_status_reads_parse(server):
     def submit(i: int) -> str:
-        reply = requests.get(server.wps_url, headers=server.headers, timeout=30, params={
-            "service": "WPS", "version": "1.0.0", "request": "Execute",
-            "identifier": "say_hello", "DataInputs": f"name=job{i}",
-            "storeExecuteResponse": "true", "status": "true"})
+        reply = requests.get(
+            server.wps_url,
+            headers=server.headers,
+            timeout=30,
+            params={
+                "service": "WPS",
+                "version": "1.0.0",
+                "request": "Execute",
+                "identifier": "say_hello",
+                "DataInputs": f"name=job{i}",
+                "storeExecuteResponse": "true",
+                "status": "true",
+            },
+        )
         assert reply.status_code == 200, reply.text
         return etree.fromstring(reply.content).get("statusLocation")
 

@@ -41,11 +41,7 @@ def say_hello(name: str) -> str:
     title="Sleep",
     abstract="Sleeps for the given number of seconds, reporting progress: "
     "a stand-in for long computations.",
-    inputs={
-        "seconds": LiteralInput(
-            title="Seconds", abstract="How long to sleep", uoms=("s",)
-        )
-    },
+    inputs={"seconds": LiteralInput(title="Seconds", abstract="How long to sleep", uoms=("s",))},
     outputs={"output": LiteralOutput(title="Result", abstract="What the process did")},
 )
 def sleep(seconds: float = 2.0) -> str:

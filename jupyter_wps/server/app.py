@@ -34,14 +34,17 @@ def load_registry(config: Config) -> ProcessRegistry:
         except Exception:
             log.exception("jupyter-wps: the process entry point %s cannot be loaded", entry.value)
     if not len(registry):  # running from a source checkout: the demo processes at least
-        registry.add_from(load_import_path("jupyter_wps.processes:DEMO_PROCESSES"),
-                          "jupyter_wps.processes:DEMO_PROCESSES")
+        registry.add_from(
+            load_import_path("jupyter_wps.processes:DEMO_PROCESSES"),
+            "jupyter_wps.processes:DEMO_PROCESSES",
+        )
     for path in config.processes:
         try:
             registry.add_from(load_import_path(path), path)
         except (ImportError, AttributeError, TypeError, ValueError) as exc:
-            raise ConfigError(config.source, "processing", "processes",
-                              f"{path!r} cannot be loaded: {exc}") from None
+            raise ConfigError(
+                config.source, "processing", "processes", f"{path!r} cannot be loaded: {exc}"
+            ) from None
     return registry
 
 
@@ -52,30 +55,42 @@ class WPSExtensionApp(ExtensionApp):
     load_other_extensions = True
 
     config_file = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="The pywps.cfg to read. Default: pywps.cfg in the server's working directory, "
         "if there is one.",
     )
     workdir = Unicode(
-        None, allow_none=True, config=True,
+        None,
+        allow_none=True,
+        config=True,
         help="Where job directories live (overrides [server] workdir).",
     )
     parallelprocesses = Integer(
-        None, allow_none=True, config=True,
-        help="How many jobs run at once on the local backend (overrides [server] parallelprocesses).",
+        None,
+        allow_none=True,
+        config=True,
+        help="Jobs running at once on the local backend (overrides [server] parallelprocesses).",
     )
     mode = Unicode(
-        None, allow_none=True, config=True,
+        None,
+        allow_none=True,
+        config=True,
         help="default (the local backend) or scheduler (overrides [processing] mode).",
     )
     public_capabilities = Bool(
-        None, allow_none=True, config=True,
+        None,
+        allow_none=True,
+        config=True,
         help="Answer GetCapabilities and DescribeProcess without credentials "
         "(overrides [server] public_capabilities).",
     )
     processes = List(
-        Unicode(), default_value=None, allow_none=True, config=True,
-        help="Extra processes, as import paths module:attribute (overrides [processing] processes).",
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help="Extra processes, import paths module:attribute (overrides [processing] processes).",
     )
 
     @default("config_file")
@@ -114,7 +129,10 @@ class WPSExtensionApp(ExtensionApp):
         )
         self.log.info(
             "jupyter-wps: %d processes, jobs in %s, backend %s (config %s)",
-            len(registry), config.workdir, manager.backend.name, config.source,
+            len(registry),
+            config.workdir,
+            manager.backend.name,
+            config.source,
         )
 
     def initialize_handlers(self) -> None:

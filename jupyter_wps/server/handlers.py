@@ -15,10 +15,10 @@ import os
 from http import HTTPStatus
 from typing import Any
 
+from jupyter_server._tz import utcnow
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from jupyter_server._tz import utcnow
 from tornado import web
 
 from ..process import SUFFIXES
@@ -29,7 +29,7 @@ from ..wps.exceptions import (
     NoApplicableCode,
     OWSException,
 )
-from ..wps.request import GetCapabilities, DescribeProcess, parse_kvp, parse_xml_request
+from ..wps.request import DescribeProcess, GetCapabilities, parse_kvp, parse_xml_request
 from ..wps.response import exception_report
 from .manager import Job, JobManager
 from .service import XML, Reply, WPSService
@@ -152,11 +152,14 @@ class WPSHandler(BaseWPSHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         self._check_credentials_first()
-        args = {k: [v.decode("utf-8", "replace") for v in vs]
-                for k, vs in self.request.query_arguments.items()}
+        args = {
+            k: [v.decode("utf-8", "replace") for v in vs]
+            for k, vs in self.request.query_arguments.items()
+        }
         if not args:
-            raise MissingParameterValue("no WPS request: add service=WPS&request=...",
-                                        locator="request")
+            raise MissingParameterValue(
+                "no WPS request: add service=WPS&request=...", locator="request"
+            )
         await self._answer(parse_kvp(args))
 
     @allow_unauthenticated
@@ -258,11 +261,20 @@ class ProcessListHandler(APIBaseHandler):
     @allow_unauthenticated
     def get(self) -> None:
         self.require_owner()
-        self.write_json({
-            "processes": [self.service.process_json(p, self.wps_url) for p in self.service.registry],
-            "links": [{"href": f"{self.wps_url}/api/processes", "rel": "self",
-                       "type": "application/json"}],
-        })
+        self.write_json(
+            {
+                "processes": [
+                    self.service.process_json(p, self.wps_url) for p in self.service.registry
+                ],
+                "links": [
+                    {
+                        "href": f"{self.wps_url}/api/processes",
+                        "rel": "self",
+                        "type": "application/json",
+                    }
+                ],
+            }
+        )
 
 
 class ProcessHandler(APIBaseHandler):
@@ -281,13 +293,17 @@ class JobListHandler(APIBaseHandler):
     @allow_unauthenticated
     def get(self) -> None:
         owner = self.require_owner()
-        jobs = sorted(self.manager.list(owner), key=lambda j: j.record.get("created", ""),
-                      reverse=True)
-        self.write_json({
-            "jobs": [self.manager.job_json(job, self.wps_url) for job in jobs],
-            "links": [{"href": f"{self.wps_url}/api/jobs", "rel": "self",
-                       "type": "application/json"}],
-        })
+        jobs = sorted(
+            self.manager.list(owner), key=lambda j: j.record.get("created", ""), reverse=True
+        )
+        self.write_json(
+            {
+                "jobs": [self.manager.job_json(job, self.wps_url) for job in jobs],
+                "links": [
+                    {"href": f"{self.wps_url}/api/jobs", "rel": "self", "type": "application/json"}
+                ],
+            }
+        )
 
 
 class JobHandler(APIBaseHandler):
@@ -305,8 +321,13 @@ class JobHandler(APIBaseHandler):
         if job.id in self.manager.jobs:
             self.write_json(self.manager.job_json(job, self.wps_url))
         else:
-            self.write_json({"jobID": job.id, "status": "dismissed",
-                             "message": "the finished job and its outputs were removed"})
+            self.write_json(
+                {
+                    "jobID": job.id,
+                    "status": "dismissed",
+                    "message": "the finished job and its outputs were removed",
+                }
+            )
 
 
 class JobResultsHandler(APIBaseHandler):

@@ -160,7 +160,10 @@ class JobManager:
         self._queue = collections.deque(pending)
         log.info(
             "jupyter-wps: %d jobs in %s, %d queued, %d running",
-            len(self.jobs), self.workdir, len(self._queue), len(self._running),
+            len(self.jobs),
+            self.workdir,
+            len(self._queue),
+            len(self._running),
         )
 
     # ------------------------------------------------------------------ submission
@@ -408,7 +411,7 @@ class JobManager:
     # ------------------------------------------------------------------ cancel and cleanup
 
     async def dismiss(self, job: Job, by: str = "") -> None:
-        """Cancel a queued or running job (it stays listed, dismissed); a finished one is removed."""
+        """Cancel a queued or running job (it stays, dismissed); a finished one is removed."""
         if self._final_summary(job) is not None and job.verdict is None:
             self.remove(job)
             return
@@ -465,8 +468,12 @@ class JobManager:
         api = f"{wps_url}/api/jobs/{job.id}"
         links = [
             {"href": api, "rel": "self", "type": "application/json"},
-            {"href": f"{wps_url}/status/{job.id}.xml{cap}", "rel": "status",
-             "type": "application/xml", "title": "WPS status document"},
+            {
+                "href": f"{wps_url}/status/{job.id}.xml{cap}",
+                "rel": "status",
+                "type": "application/xml",
+                "title": "WPS status document",
+            },
         ]
         if summary.state == "succeeded":
             links.append({"href": f"{api}/results", "rel": "results", "type": "application/json"})

@@ -145,9 +145,13 @@ class WPSService:
         body = path.read_bytes() if path is not None else b""
         mime_type = output.mime_type or "application/octet-stream"
         self.manager.remove(job)
-        return Reply(body, content_type=mime_type, headers={
-            "Content-Disposition": f'inline; filename="{path.name if path else "output"}"'
-        })
+        return Reply(
+            body,
+            content_type=mime_type,
+            headers={
+                "Content-Disposition": f'inline; filename="{path.name if path else "output"}"'
+            },
+        )
 
     async def fetch_references(self, inputs: dict[str, list[Any]]) -> None:
         """Fetch complex inputs given by reference, before the job is submitted.
@@ -219,9 +223,7 @@ class WPSService:
                 raise ResultNotReady(f"job {job.id} is {summary.state}", locator=job.id)
             outputs = wps_response.read_outputs(self.status(job, wps_url))
             return Reply(wps_response.result_document(job.id, outputs))
-        return Reply(
-            wps_response.status_info(job.id, WPS2_STATES[summary.state], summary.percent)
-        )
+        return Reply(wps_response.status_info(job.id, WPS2_STATES[summary.state], summary.percent))
 
     # ------------------------------------------------------------------ JSON API
 
@@ -236,11 +238,17 @@ class WPSService:
             "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
             "outputTransmission": ["value", "reference"],
             "links": [
-                {"href": f"{wps_url}/api/processes/{process.identifier}", "rel": "self",
-                 "type": "application/json"},
-                {"href": f"{wps_url}?service=WPS&version=1.0.0&request=DescribeProcess"
-                         f"&identifier={process.identifier}",
-                 "rel": "describedby", "type": "application/xml"},
+                {
+                    "href": f"{wps_url}/api/processes/{process.identifier}",
+                    "rel": "self",
+                    "type": "application/json",
+                },
+                {
+                    "href": f"{wps_url}?service=WPS&version=1.0.0&request=DescribeProcess"
+                    f"&identifier={process.identifier}",
+                    "rel": "describedby",
+                    "type": "application/xml",
+                },
             ],
         }
         if detail:
@@ -277,16 +285,28 @@ def _parameter_json(spec: Any) -> dict[str, Any]:
         if spec.data_type in _JSON_FORMATS:
             schema["format"] = _JSON_FORMATS[spec.data_type]
         if getattr(spec, "default", None) is not None:
-            schema["default"] = spec.default if isinstance(spec.default, (int, float, str)) else str(spec.default)
+            schema["default"] = (
+                spec.default if isinstance(spec.default, (int, float, str)) else str(spec.default)
+            )
         allowed = [v for v in getattr(spec, "allowed_values", ()) if not hasattr(v, "contains")]
         if allowed:
             schema["enum"] = list(allowed)
     elif spec.kind == "complex":
-        schema = {"oneOf": [{"type": "string", "contentMediaType": f.mime_type,
-                             **({"contentEncoding": f.encoding} if f.encoding else {})}
-                            for f in spec.formats]}
+        schema = {
+            "oneOf": [
+                {
+                    "type": "string",
+                    "contentMediaType": f.mime_type,
+                    **({"contentEncoding": f.encoding} if f.encoding else {}),
+                }
+                for f in spec.formats
+            ]
+        }
     else:
-        schema = {"type": "object", "format": "ogc-bbox",
-                  "properties": {"crs": {"enum": list(spec.crss)}}}
+        schema = {
+            "type": "object",
+            "format": "ogc-bbox",
+            "properties": {"crs": {"enum": list(spec.crss)}},
+        }
     data["schema"] = schema
     return data

@@ -15,13 +15,13 @@ NS = {
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
     "xml": "http://www.w3.org/XML/1998/namespace",
 }
-WPS = "{%s}" % NS["wps"]
-WPS2 = "{%s}" % NS["wps2"]
-OWS = "{%s}" % NS["ows"]
-OWS2 = "{%s}" % NS["ows2"]
-XLINK = "{%s}" % NS["xlink"]
-XSI = "{%s}" % NS["xsi"]
-XML_LANG = "{%s}lang" % NS["xml"]
+WPS = f"{{{NS['wps']}}}"
+WPS2 = f"{{{NS['wps2']}}}"
+OWS = f"{{{NS['ows']}}}"
+OWS2 = f"{{{NS['ows2']}}}"
+XLINK = f"{{{NS['xlink']}}}"
+XSI = f"{{{NS['xsi']}}}"
+XML_LANG = f"{{{NS['xml']}}}lang"
 
 SCHEMA_LOCATIONS = {
     "capabilities": "http://schemas.opengis.net/wps/1.0.0/wpsGetCapabilities_response.xsd",
@@ -53,9 +53,7 @@ def parse_xml(data: bytes, max_bytes: int | None = None) -> etree._Element:
     except etree.XMLSyntaxError as exc:
         raise NoApplicableCode(f"the request is not well-formed XML: {exc}", status=400) from None
     if root.getroottree().docinfo.doctype:
-        raise NoApplicableCode(
-            "XML with a document type declaration is not accepted", status=400
-        )
+        raise NoApplicableCode("XML with a document type declaration is not accepted", status=400)
     return root
 
 
