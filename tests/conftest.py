@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+TESTS = Path(__file__).parent
+# launchers (subprocesses) import the test processes from here, as a site's own modules
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p
+)
 
 
 @pytest.fixture

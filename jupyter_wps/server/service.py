@@ -26,7 +26,14 @@ from ..wps.exceptions import (
     ResultNotReady,
 )
 from ..wps.execute import validate_inputs, validate_response_form
-from ..wps.request import DescribeProcess, Execute, GetCapabilities, JobRequest, Request
+from ..wps.request import (
+    DescribeProcess,
+    Execute,
+    GetCapabilities,
+    JobRequest,
+    Request,
+    negotiate_version,
+)
 from .manager import Job, JobManager
 
 XML = "text/xml; charset=utf-8"
@@ -67,6 +74,7 @@ class WPSService:
 
     async def handle(self, request: Request, owner: str, wps_url: str) -> Reply:
         if isinstance(request, GetCapabilities):
+            negotiate_version(request.accept_versions)
             return Reply(self.capabilities(wps_url))
         if isinstance(request, DescribeProcess):
             return Reply(self.describe(request.identifiers))
