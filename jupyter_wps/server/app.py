@@ -119,9 +119,7 @@ class WPSExtensionApp(ExtensionApp):
         except (ConfigError, LookupError, OSError) as exc:
             self.log.critical("jupyter-wps cannot start: %s", exc)
             raise SystemExit(f"jupyter-wps: {exc}") from None
-        logging.getLogger("jupyter_wps").setLevel(config.log_level)
-        if config.log_file:
-            logging.getLogger("jupyter_wps").addHandler(logging.FileHandler(config.log_file))
+        self._setup_logging(config)
         self.wps_service = WPSService(config, registry, manager)
         self.settings.update(
             jupyter_wps_service=self.wps_service,
@@ -134,6 +132,17 @@ class WPSExtensionApp(ExtensionApp):
             manager.backend.name,
             config.source,
         )
+
+    def _setup_logging(self, config: Config) -> None:
+        """The package logs through the server's handlers (and the configured file)."""
+        logger = logging.getLogger("jupyter_wps")
+        logger.setLevel(config.log_level)
+        logger.propagate = False
+        for handler in self.serverapp.log.handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+        if config.log_file:
+            logger.addHandler(logging.FileHandler(config.log_file))
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())

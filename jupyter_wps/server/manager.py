@@ -158,6 +158,8 @@ class JobManager:
                 self.backend.adopt(job.id, job.native_id)
         pending = sorted(self._queue, key=lambda i: self.jobs[i].record.get("created", ""))
         self._queue = collections.deque(pending)
+        if self._queue:
+            self._wakeup.set()
         log.info(
             "jupyter-wps: %d jobs in %s, %d queued, %d running",
             len(self.jobs),
