@@ -17,6 +17,7 @@ from typing import Any
 
 from jupyter_server._tz import utcnow
 from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
@@ -35,6 +36,10 @@ from .manager import Job, JobManager
 from .service import XML, Reply, WPSService
 
 log = logging.getLogger("jupyter_wps")
+
+#: jupyter_server's own identity providers: a token-only client is a new anonymous user
+#: on every request. Any other provider (JupyterHub's, a site's) gives stable identities.
+ANONYMOUS_IDENTITIES = (IdentityProvider, PasswordIdentityProvider)
 
 _MIME_BY_SUFFIX = {suffix: mime for mime, suffix in reversed(list(SUFFIXES.items()))}
 CHUNK = 1 << 16
@@ -79,9 +84,9 @@ class BaseWPSHandler(ExtensionHandlerMixin, JupyterHandler):
         user = self.current_user
         if user is None:
             return None
-        if type(self.identity_provider).__module__.startswith("jupyterhub"):
-            return user.username
-        return self.settings["jupyter_wps_server_owner"]
+        if type(self.identity_provider) in ANONYMOUS_IDENTITIES:
+            return self.settings["jupyter_wps_server_owner"]
+        return user.username
 
     def require_owner(self) -> str:
         owner = self.owner()
