@@ -67,8 +67,14 @@ def test_owslib_executes_every_demo_process(server, mode):
         "echo": ([("literal", "lit")], {"literal": "lit"}),
     }
     for identifier, (inputs, expected) in cases.items():
-        execution = wps.execute(identifier, inputs, mode=mode)
+        # OWSLib sends a ResponseDocument (and so asks for async) only when outputs are named
+        outputs = [(name, False) for name in expected]
+        execution = wps.execute(identifier, inputs, output=outputs, mode=mode)
         assert_valid(document_of(execution))
+        if mode == ASYNC:
+            assert execution.status == "ProcessAccepted" and execution.statusLocation
+        else:
+            assert execution.status == "ProcessSucceeded" and not execution.statusLocation
         wait_for(execution)
         assert execution.isSucceded(), (identifier, execution.errors)
         values = {o.identifier: o.data[0] for o in execution.processOutputs}
