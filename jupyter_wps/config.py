@@ -238,6 +238,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                     values[name] = convert(text)
                 except (TypeError, ValueError) as exc:
                     raise ConfigError(source, section, key, str(exc)) from None
+    if path:  # relative paths in the file are relative to the file
+        base = Path(path).resolve().parent
+        for name in ("workdir", "outputpath", "log_file"):
+            if values.get(name) and not Path(values[name]).is_absolute():
+                values[name] = str(base / values[name])
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     known = {f.name for f in fields(Config)}
     unknown = set(values) - known

@@ -87,7 +87,7 @@ class JobManager:
 
     def __init__(self, config: Config, workdir: Path, backend: Backend | None = None) -> None:
         self.config = config
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.backend = backend or load_backend(config.backend)(config, self._on_exit)
         self.jobs: dict[str, Job] = {}
