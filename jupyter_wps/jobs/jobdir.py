@@ -58,6 +58,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as stream:
+            os.fchmod(stream.fileno(), mode)  # whatever the umask
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
@@ -131,9 +132,9 @@ class JobDir:
         """Make a new job directory, private to its owner (0700)."""
         job_id = job_id or new_job_id()
         path = Path(workdir) / job_id
-        os.mkdir(path, 0o700)
-        os.chmod(path, 0o700)  # whatever the umask
-        os.mkdir(path / OUTPUTS_DIR, 0o700)
+        for directory in (path, path / OUTPUTS_DIR):
+            os.mkdir(directory, 0o700)
+            os.chmod(directory, 0o700)  # whatever the umask
         return cls(path)
 
     job_file = property(lambda self: self.path / JOB_FILE)
