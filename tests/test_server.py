@@ -256,3 +256,101 @@ async def test_json_api(jp_fetch):
     with pytest.raises(HTTPClientError) as info:
         await jp_fetch("wps", "api", "jobs", "00000000-0000-4000-8000-000000000000")
     assert info.value.code == 404
+
+
+async def test_sync_execute_does_not_block_the_server(jp_fetch):
+    slow = asyncio.ensure_future(
+        wps_get(
+            jp_fetch,
+            service="WPS",
+            version="1.0.0",
+            request="Execute",
+            identifier="sleep",
+            DataInputs="seconds=2",
+        )
+    )
+    await asyncio.sleep(0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await wps_get(jp_fetch, service="WPS", request="GetCapabilities")
+    assert not slow.done(), "GetCapabilities waited for the sync execute"
+    assert loop.time() - started < 1.5
+    doc = await slow
+    assert literal_outputs(doc) == {"output": "Slept for 2.0 seconds"}
+
+
+async def test_job_json_fields_results_and_wps2_get_result(jp_fetch):
+    doc = await wps_get(
+        jp_fetch,
+        service="WPS",
+        version="1.0.0",
+        request="Execute",
+        identifier="say_hello",
+        DataInputs="name=JSON",
+        storeExecuteResponse="true",
+        status="true",
+    )
+    job_id = re.search(r"status/([^.]+)\.xml", doc.get("statusLocation")).group(1)
+    await poll(jp_fetch, doc.get("statusLocation"))
+    job = json.loads((await jp_fetch("wps", "api", "jobs", job_id)).body)
+    assert {
+        "jobID",
+        "processID",
+        "status",
+        "message",
+        "progress",
+        "created",
+        "started",
+        "finished",
+        "updated",
+        "links",
+    } <= set(job)
+    assert (job["jobID"], job["processID"], job["status"], job["progress"]) == (
+        job_id,
+        "say_hello",
+        "successful",
+        100,
+    )
+    assert job["created"] <= job["finished"]
+    assert {link["rel"] for link in job["links"]} >= {"self", "status", "results"}
+    results = json.loads((await jp_fetch("wps", "api", "jobs", job_id, "results")).body)
+    assert results == {"output": "Hello JSON"}
+    listed = json.loads((await jp_fetch("wps", "api", "jobs")).body)["jobs"]
+    assert job_id in {j["jobID"] for j in listed}
+
+    result = await wps_get(
+        jp_fetch, service="WPS", version="2.0.0", request="GetResult", jobId=job_id
+    )
+    assert result.findtext("wps2:JobID", namespaces=NS) == job_id
+    data = result.find(".//wps2:Output/wps2:Data", NS)
+    assert "".join(data.itertext()).strip() == "Hello JSON"
+    status = await wps_get(
+        jp_fetch, service="WPS", version="2.0.0", request="GetStatus", jobId=job_id
+    )
+    assert status.findtext("wps2:Status", namespaces=NS) == "Succeeded"
+
+
+async def test_execute_by_xml_post_with_lineage(jp_fetch):
+    body = b"""<?xml version="1.0" encoding="UTF-8"?>
+<wps:Execute service="WPS" version="1.0.0" xmlns:wps="http://www.opengis.net/wps/1.0.0"
+    xmlns:ows="http://www.opengis.net/ows/1.1">
+  <ows:Identifier>echo</ows:Identifier>
+  <wps:DataInputs>
+    <wps:Input><ows:Identifier>literal</ows:Identifier>
+      <wps:Data><wps:LiteralData>posted</wps:LiteralData></wps:Data></wps:Input>
+    <wps:Input><ows:Identifier>complex</ows:Identifier>
+      <wps:Data><wps:ComplexData mimeType="text/xml"><point x="1"/></wps:ComplexData></wps:Data>
+    </wps:Input>
+  </wps:DataInputs>
+  <wps:ResponseForm><wps:ResponseDocument lineage="true">
+    <wps:Output><ows:Identifier>literal</ows:Identifier></wps:Output>
+    <wps:Output><ows:Identifier>complex</ows:Identifier></wps:Output>
+  </wps:ResponseDocument></wps:ResponseForm>
+</wps:Execute>"""
+    doc = await wps_post(jp_fetch, body)
+    assert state_of(doc) == "ProcessSucceeded"
+    assert doc.find("wps:DataInputs", NS) is not None
+    assert doc.find("wps:OutputDefinitions", NS) is not None
+    assert literal_outputs(doc)["literal"] == "posted"
+    point = doc.find(".//wps:Output/wps:Data/wps:ComplexData/point", NS)
+    assert point is not None and point.get("x") == "1"
