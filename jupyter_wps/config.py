@@ -145,7 +145,8 @@ class Config:
     reference_timeout: float = 30.0
     # [processing]
     mode: str = "default"
-    backend: str = "local"
+    #: the batch-scheduler backend of mode = scheduler (drmaa, slurm, or a plugin's name)
+    backend: str = ""
     path: str = ""
     drmaa_native_specification: str = ""
     #: how often the server polls its backend for job states (seconds)
@@ -158,6 +159,11 @@ class Config:
     metadata: ServiceMetadata = field(default_factory=ServiceMetadata)
     #: the file these settings came from, if any
     source: str = ""
+
+    @property
+    def backend_name(self) -> str:
+        """The backend that runs jobs: ``local`` in the default mode."""
+        return self.backend if self.mode == "scheduler" else "local"
 
     def replace(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -260,9 +266,14 @@ def _validate(config: Config) -> None:
             raise ConfigError(config.source, section, name, problem)
 
     check(
-        config.mode in MODES or config.mode in ("local",),
+        config.mode in MODES,
         "processing.mode",
         f"is {config.mode!r}; expected one of {', '.join(MODES)}",
+    )
+    check(
+        config.mode != "scheduler" or config.backend not in ("", "local"),
+        "processing.backend",
+        "mode = scheduler needs a scheduler backend (drmaa or slurm)",
     )
     check(
         config.parallelprocesses != 0,

@@ -89,7 +89,7 @@ class JobManager:
         self.config = config
         self.workdir = Path(workdir).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.backend = backend or load_backend(config.backend)(config, self._on_exit)
+        self.backend = backend or load_backend(config.backend_name)(config, self._on_exit)
         self.jobs: dict[str, Job] = {}
         self._queue: collections.deque[str] = collections.deque()
         self._running: set[str] = set()
