@@ -48,31 +48,37 @@ class LiveServer:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"}
 
-    def start(self, timeout: float = 60) -> LiveServer:
+    def _spawn(self) -> subprocess.Popen:
         self.port = free_port()
         env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1"}
-        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--no-browser",
-                "--allow-root",
-                f"--port={self.port}",
-                "--ip=127.0.0.1",
-                f"--ServerApp.base_url={self.base_url}",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={self.root}",
-                f"--WPSExtensionApp.config_file={self.config_file}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=self.root,
-            start_new_session=True,
-        )
+        # the child keeps its own copy of the log file's descriptor
+        with open(self.root / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "jupyter_server",
+                    "--no-browser",
+                    "--allow-root",
+                    f"--port={self.port}",
+                    "--ip=127.0.0.1",
+                    f"--ServerApp.base_url={self.base_url}",
+                    f"--IdentityProvider.token={self.token}",
+                    f"--ServerApp.root_dir={self.root}",
+                    f"--WPSExtensionApp.config_file={self.config_file}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.root,
+                start_new_session=True,
+            )
+        return self.process
+
+    def start(self, timeout: float = 60) -> LiveServer:
+        self._spawn()
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -102,6 +108,20 @@ class LiveServer:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def run_until_exit(self, timeout: float = 60) -> tuple[int, str]:
+        """Start a server that is expected to stop by itself: its exit status and whole log.
+
+        A server still running after ``timeout`` is stopped and RuntimeError raised.
+        """
+        process = self._spawn()
+        try:
+            returncode = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise RuntimeError(f"jupyter server did not exit: {self.log()}") from None
+        self.process = None
+        return returncode, (self.root / "server.log").read_text(errors="replace")
 
     def log(self) -> str:
         return (self.root / "server.log").read_text(errors="replace")[-4000:]

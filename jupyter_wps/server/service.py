@@ -8,6 +8,10 @@ manager (Execute, status, results).
 from __future__ import annotations
 
 import asyncio
+import http.client
+import os
+import stat
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -17,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..config import Config
-from ..process import ComplexData, Process, ProcessRegistry
+from ..process import ComplexData, ComplexInput, Process, ProcessRegistry
 from ..wps import response as wps_response
 from ..wps.exceptions import (
     FileSizeExceeded,
@@ -25,7 +29,12 @@ from ..wps.exceptions import (
     NoApplicableCode,
     ResultNotReady,
 )
-from ..wps.execute import validate_inputs, validate_response_form
+from ..wps.execute import (
+    ComplexReference,
+    max_input_bytes,
+    validate_inputs,
+    validate_response_form,
+)
 from ..wps.request import (
     DescribeProcess,
     Execute,
@@ -119,7 +128,7 @@ class WPSService:
         inputs = validate_inputs(process, request.inputs, self.config.maxsingleinputsize)
         form = request.response
         validate_response_form(process, form)
-        await self.fetch_references(inputs)
+        await self.fetch_references(process, inputs)
         is_async = form.store and form.status
         job = self.manager.submit(
             process, inputs, form, owner, lineage=request.inputs, sync=not is_async
@@ -161,62 +170,178 @@ class WPSService:
             },
         )
 
-    async def fetch_references(self, inputs: dict[str, list[Any]]) -> None:
+    async def fetch_references(self, process: Process, inputs: dict[str, list[Any]]) -> None:
         """Fetch complex inputs given by reference, before the job is submitted.
 
-        Compute nodes often have no outbound network; the server does.
+        Compute nodes often have no outbound network; the server does. Each
+        fetch runs in a thread, within ``reference_timeout`` and the input's
+        size limit; a fetched value keeps its ``href`` (for lineage) and gets
+        ``data`` (and loses the request's headers and body: they may hold
+        credentials, and the job file need not keep them).
         """
         pending = [
-            value
-            for values in inputs.values()
-            for value in values
+            (identifier, values, index)
+            for identifier, values in inputs.items()
+            for index, value in enumerate(values)
             if isinstance(value, ComplexData) and value.href and value.data is None
         ]
-        if pending:
-            loop = asyncio.get_running_loop()
-            await asyncio.gather(
-                *(loop.run_in_executor(None, self._fetch, value) for value in pending)
+        if not pending:
+            return
+        loop = asyncio.get_running_loop()
+        timeout = self.config.reference_timeout
+
+        async def fetch(identifier: str, values: list[Any], index: int) -> None:
+            value = values[index]
+            spec = process.input(identifier)
+            limit = (
+                max_input_bytes(spec, self.config.maxsingleinputsize)
+                if isinstance(spec, ComplexInput)
+                else self.config.maxsingleinputsize
+            )
+            job = loop.run_in_executor(None, self._fetch, value, identifier, limit)
+            try:
+                # the thread keeps its own deadline; this one answers the client even
+                # when a read blocks (the thread then ends at its socket timeout)
+                data = await asyncio.wait_for(job, timeout + _TIMEOUT_GRACE)
+            except asyncio.TimeoutError:
+                raise _timed_out(identifier, value.href or "", timeout) from None
+            values[index] = ComplexData(
+                data=data,
+                mime_type=value.mime_type,
+                encoding=value.encoding,
+                schema=value.schema,
+                href=value.href,
             )
 
-    def _fetch(self, value: ComplexData) -> None:
+        await asyncio.gather(*(fetch(*item) for item in pending))
+
+    def _fetch(self, value: ComplexData, identifier: str, limit: int | None) -> bytes:
+        """The content of one reference (in a thread): GET, or POST with its body."""
+        deadline = time.monotonic() + self.config.reference_timeout
         href = value.href or ""
-        limit = self.config.maxsingleinputsize
+        method, headers, body, body_reference = "GET", {}, None, None
+        if isinstance(value, ComplexReference):
+            method = (value.method or "GET").upper()
+            headers, body, body_reference = value.headers, value.body, value.body_reference
+        if method not in ("GET", "POST"):
+            raise InvalidParameterValue(
+                f"input {identifier}: reference method must be GET or POST, not {method}",
+                locator=identifier,
+            )
+        if method == "GET":
+            return self._get(href, identifier, limit, deadline, headers=headers)
+        if body is None and body_reference:
+            body = self._get(body_reference, identifier, limit, deadline, what="body reference")
+        return self._get(
+            href, identifier, limit, deadline, method="POST", headers=headers, body=body or b""
+        )
+
+    def _get(
+        self,
+        href: str,
+        identifier: str,
+        limit: int | None,
+        deadline: float,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        what: str = "reference",
+    ) -> bytes:
+        """Read ``href`` (http, https or an allowed file) up to ``limit`` bytes by ``deadline``."""
         scheme = urlsplit(href).scheme.lower()
         if scheme == "file":
-            value.data = self._read_allowed_file(href, limit)
-            return
+            if method != "GET":
+                raise InvalidParameterValue(
+                    f"input {identifier}: a file {what} cannot be POSTed to", locator=identifier
+                )
+            return self._read_allowed_file(href, identifier, limit)
         if scheme not in ("http", "https"):
-            raise InvalidParameterValue(f"unsupported reference {href!r}", locator="href")
-        try:
-            with urllib.request.urlopen(href, timeout=self.config.reference_timeout) as reply:
-                length = reply.headers.get("Content-Length")
-                if length and length.isdigit() and int(length) > limit:
-                    raise FileSizeExceeded(
-                        f"reference {href} is {length} bytes; the limit is {limit}", locator=href
-                    )
-                data = reply.read(limit + 1)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
             raise InvalidParameterValue(
-                f"the reference {href} could not be fetched: {exc}", locator=href
-            ) from None
-        if len(data) > limit:
-            raise FileSizeExceeded(f"reference {href} exceeds {limit} bytes", locator=href)
-        value.data = data
-
-    def _read_allowed_file(self, href: str, limit: int) -> bytes:
-        path = Path(unquote(urlsplit(href).path)).resolve()
-        allowed = [Path(p).resolve() for p in self.config.allowedinputpaths]
-        if not any(path.is_relative_to(root) for root in allowed):
-            raise InvalidParameterValue(
-                f"file references are only allowed under the configured allowedinputpaths: {href}",
-                locator=href,
+                f"input {identifier}: the {what} {href!r} is not an http, https or file URL",
+                locator=identifier,
             )
+        request_headers = dict(headers or {})
+        if body is not None and not any(k.lower() == "content-type" for k in request_headers):
+            xml = body.lstrip().startswith(b"<")
+            request_headers["Content-Type"] = (
+                "text/xml; charset=utf-8" if xml else "application/octet-stream"
+            )
+        timeout = self.config.reference_timeout
         try:
-            if path.stat().st_size > limit:
-                raise FileSizeExceeded(f"{href} exceeds {limit} bytes", locator=href)
-            return path.read_bytes()
-        except OSError as exc:
-            raise InvalidParameterValue(f"{href} cannot be read: {exc}", locator=href) from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            request = urllib.request.Request(
+                href, data=body, headers=request_headers, method=method
+            )
+            with _opener().open(request, timeout=remaining) as reply:
+                length = reply.headers.get("Content-Length", "").strip()
+                if limit is not None and length.isdigit() and int(length) > limit:
+                    raise _too_large(identifier, href, limit, what, int(length))
+                return _read_limited(reply, identifier, href, limit, deadline, timeout, what)
+        except _RedirectRefused as exc:
+            raise InvalidParameterValue(
+                f"input {identifier}: the {what} {href} redirects to {exc.url!r}; "
+                "only http and https redirects are followed",
+                locator=identifier,
+            ) from None
+        except urllib.error.HTTPError as exc:
+            raise InvalidParameterValue(
+                f"input {identifier}: the {what} {href} could not be fetched: "
+                f"HTTP {exc.code} {exc.reason}",
+                locator=identifier,
+            ) from None
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+                raise _timed_out(identifier, href, timeout, what) from None
+            raise InvalidParameterValue(
+                f"input {identifier}: the {what} {href} could not be fetched: {reason}",
+                locator=identifier,
+            ) from None
+
+    def _read_allowed_file(self, href: str, identifier: str, limit: int | None) -> bytes:
+        """A ``file://`` reference's content, if it lies under ``allowedinputpaths``.
+
+        The check is on the path with symlinks and ``..`` resolved, and the file is
+        opened without following a symlink swapped in since.
+        """
+        parts = urlsplit(href)
+
+        def refuse(problem: str) -> InvalidParameterValue:
+            return InvalidParameterValue(
+                f"input {identifier}: {href} {problem}", locator=identifier
+            )
+
+        if parts.netloc not in ("", "localhost"):
+            raise refuse("names another host; file references must be local")
+        raw = unquote(parts.path)
+        try:
+            if not raw.startswith("/"):
+                raise ValueError
+            path = Path(os.path.realpath(raw))
+            allowed = [Path(os.path.realpath(root)) for root in self.config.allowedinputpaths]
+        except (OSError, ValueError):
+            raise refuse("is not an absolute file path") from None
+        if not any(path.is_relative_to(root) for root in allowed):
+            raise refuse(
+                "is not allowed: file references must lie under the server's allowedinputpaths"
+            )
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+        except (OSError, ValueError) as exc:
+            raise refuse(f"cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+        with os.fdopen(fd, "rb", buffering=0) as stream:
+            info = os.fstat(stream.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise refuse("is not a regular file")
+            if limit is not None and info.st_size > limit:
+                raise _too_large(identifier, href, limit, "reference", info.st_size)
+            try:
+                return _read_limited(stream, identifier, href, limit, None, 0, "reference")
+            except OSError as exc:
+                raise refuse(f"cannot be read: {exc.strerror or exc}") from None
 
     # ------------------------------------------------------------------ WPS 2.0 job operations
 
@@ -276,6 +401,106 @@ class WPSService:
             else:
                 results[output.identifier] = output.value
         return results
+
+
+#: How much longer than ``reference_timeout`` a fetch may take before the client is told
+_TIMEOUT_GRACE = 1.0
+_READ_CHUNK = 1 << 16
+#: Headers not sent on when a reference redirects to another host
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
+
+
+class _RedirectRefused(Exception):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows http(s) redirects only; credentials are not sent on to another host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        target = urlsplit(newurl)
+        if target.scheme.lower() not in ("http", "https"):
+            fp.close()
+            raise _RedirectRefused(newurl)
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and target.netloc.lower() != urlsplit(req.full_url).netloc.lower():
+            for key in list(new.headers):
+                if key.lower() in _CREDENTIAL_HEADERS:
+                    del new.headers[key]
+        return new
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri") or ""
+        scheme = urlsplit(location).scheme.lower()
+        if scheme and scheme not in ("http", "https"):
+            fp.close()
+            raise _RedirectRefused(location)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """An opener for http and https only (no file, ftp or data handlers, even on redirect)."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        _RedirectHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def _too_large(
+    identifier: str, href: str, limit: int, what: str, size: int | None = None
+) -> FileSizeExceeded:
+    return FileSizeExceeded(
+        f"input {identifier}: the {what} {href} "
+        + (f"is {size} bytes, more" if size is not None else "is larger")
+        + f" than the {limit} bytes allowed",
+        locator=identifier,
+    )
+
+
+def _timed_out(
+    identifier: str, href: str, timeout: float, what: str = "reference"
+) -> InvalidParameterValue:
+    return InvalidParameterValue(
+        f"input {identifier}: fetching the {what} {href} timed out after {timeout:g} s",
+        locator=identifier,
+    )
+
+
+def _read_limited(
+    stream: Any,
+    identifier: str,
+    href: str,
+    limit: int | None,
+    deadline: float | None,
+    timeout: float,
+    what: str,
+) -> bytes:
+    """Read ``stream`` in chunks, refusing it once past ``limit`` bytes or ``deadline``."""
+    read = getattr(stream, "read1", None) or stream.read
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = read(_READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise _too_large(identifier, href, limit, what)
+        chunks.append(chunk)
+        if deadline is not None and time.monotonic() > deadline:
+            raise _timed_out(identifier, href, timeout, what)
 
 
 _JSON_TYPES = {"integer": "integer", "double": "number", "float": "number", "boolean": "boolean"}
