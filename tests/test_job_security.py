@@ -12,6 +12,7 @@ the way the local backend runs them (``launcher.log`` opened ``O_NOFOLLOW``,
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -201,48 +202,72 @@ class Launch:
         return self.log + self.output
 
 
-@dataclass
 class Team:
-    alice: Runner
-    bob: Runner
+    """wpsalice and wpsbob, made when a test first asks for them.
+
+    They are made in the test's body, not in a fixture, so that without them
+    the test is skipped, or under CI=true FAILS (a fixture would make it an error).
+    """
+
+    @functools.cached_property
+    def _runners(self) -> tuple[Runner, Runner]:
+        alice, bob = users.users()
+        python = users.user_python()
+        return Runner(alice, python), Runner(bob, python)
+
+    @property
+    def alice(self) -> Runner:
+        return self._runners[0]
+
+    @property
+    def bob(self) -> Runner:
+        return self._runners[1]
 
 
 @pytest.fixture(scope="session")
 def team():
-    """wpsalice and wpsbob (skipped without root; a failure under CI=true)."""
-    alice, bob = users.users()
-    python = users.user_python()
-    yield Team(Runner(alice, python), Runner(bob, python))
+    yield Team()
     users.cleanup()
 
 
-@dataclass
 class Area:
-    """Directories on a filesystem both users see, like a cluster's scratch."""
+    """Directories on a filesystem both users see, like a cluster's scratch (made on first use).
 
-    alice: Path  # alice's workdir: hers, 0700 (as the server makes it)
-    bob: Path  # bob's own directory, readable by others
-    shared: Path  # a world-writable sticky directory (/tmp, /scratch)
+    ``alice``: alice's workdir, hers, 0700 (as the server makes it); ``bob``: bob's own
+    directory, readable by others; ``shared``: world-writable and sticky (/tmp, /scratch).
+    """
+
+    def __init__(self, team: Team) -> None:
+        self.team = team
+        self.base: Path | None = None
+
+    @functools.cached_property
+    def _paths(self) -> dict[str, Path]:
+        owners = {"alice": self.team.alice.user, "bob": self.team.bob.user, "shared": None}
+        self.base = Path(tempfile.mkdtemp(prefix="jupyter-wps-security-"))
+        self.base.chmod(0o755)
+        made = {}
+        for name, mode in (("alice", 0o700), ("bob", 0o755), ("shared", 0o1777)):
+            path = self.base / name
+            path.mkdir()
+            owner = owners[name]
+            if owner is not None:
+                os.chown(path, owner.uid, owner.gid)
+            path.chmod(mode)
+            made[name] = path
+        return made
+
+    alice = property(lambda self: self._paths["alice"])
+    bob = property(lambda self: self._paths["bob"])
+    shared = property(lambda self: self._paths["shared"])
 
 
 @pytest.fixture
 def area(team):
-    base = Path(tempfile.mkdtemp(prefix="jupyter-wps-security-"))
-    base.chmod(0o755)
-    made = {}
-    for name, owner, mode in (
-        ("alice", team.alice.user, 0o700),
-        ("bob", team.bob.user, 0o755),
-        ("shared", None, 0o1777),
-    ):
-        path = base / name
-        path.mkdir()
-        if owner is not None:
-            os.chown(path, owner.uid, owner.gid)
-        path.chmod(mode)
-        made[name] = path
-    yield Area(**made)
-    shutil.rmtree(base, ignore_errors=True)
+    made = Area(team)
+    yield made
+    if made.base is not None:
+        shutil.rmtree(made.base, ignore_errors=True)
 
 
 @pytest.fixture
