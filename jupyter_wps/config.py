@@ -47,6 +47,19 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _SECONDS[match.group(2).lower()]
 
 
+def parse_int(text: str) -> int:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not an integer") from None
+
+
+def parse_mode(text: str) -> str:
+    """PyWPS's in-process modes (multiprocessing, detachprocessing) are our local backend."""
+    mode = str(text).strip().lower()
+    return "default" if mode in ("multiprocessing", "detachprocessing") else mode
+
+
 def parse_bool(text: str) -> bool:
     lowered = str(text).strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -178,14 +191,14 @@ _KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("server", "language"): ("language", lambda v: v.split(",")[0].strip()),
     ("server", "maxrequestsize"): ("maxrequestsize", parse_size),
     ("server", "maxsingleinputsize"): ("maxsingleinputsize", parse_size),
-    ("server", "parallelprocesses"): ("parallelprocesses", int),
-    ("server", "maxprocesses"): ("maxprocesses", int),
+    ("server", "parallelprocesses"): ("parallelprocesses", parse_int),
+    ("server", "maxprocesses"): ("maxprocesses", parse_int),
     ("server", "allowedinputpaths"): ("allowedinputpaths", lambda v: tuple(parse_list(v, ":"))),
     ("server", "public_capabilities"): ("public_capabilities", parse_bool),
     ("server", "capability_urls"): ("capability_urls", parse_bool),
     ("server", "job_retention"): ("job_retention", parse_duration),
     ("server", "reference_timeout"): ("reference_timeout", parse_duration),
-    ("processing", "mode"): ("mode", str),
+    ("processing", "mode"): ("mode", parse_mode),
     ("processing", "backend"): ("backend", str),
     ("processing", "path"): ("path", str),
     ("processing", "drmaa_native_specification"): ("drmaa_native_specification", str),
@@ -202,6 +215,11 @@ _IGNORED = {
     ("server", "sethomedir"),
     ("server", "storage_copy_function"),
     ("server", "keep_status_file"),
+    ("server", "encoding"),
+    ("server", "processes_path"),
+    ("server", "default_mimetype"),
+    ("server", "json_indent"),
+    ("logging", "prefix"),
     ("logging", "database"),
     ("logging", "format"),
     ("logging", "db_echo"),
@@ -288,6 +306,7 @@ def _validate(config: Config) -> None:
     check(config.maxrequestsize > 0, "server.maxrequestsize", "must be positive")
     check(config.maxsingleinputsize > 0, "server.maxsingleinputsize", "must be positive")
     check(config.poll_interval > 0, "processing.poll_interval", "must be positive")
+    check(config.reference_timeout > 0, "server.reference_timeout", "must be positive")
     check(
         config.log_level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         "logging.level",

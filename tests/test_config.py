@@ -225,13 +225,6 @@ def test_pywps_configuration_accepted(tmp_path):
     assert meta.contact_role == "pointOfContact"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="config.py refuses keys of PyWPS's own defaults ([server] encoding, "
-    "processes_path, default_mimetype, json_indent; [logging] prefix); "
-    "remove this marker once they are accepted",
-)
 @pytest.mark.parametrize(
     "section, key, value",
     [
@@ -290,11 +283,6 @@ def test_bad_value_names_the_problem(tmp_path, section, key, value, problem):
     assert f"[{section}] {key}: " in str(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py accepts reference_timeout = 0, with which every reference times out; "
-    "remove this marker once _validate refuses it",
-)
 def test_zero_reference_timeout_refused(tmp_path):
     error = config_error(tmp_path, "[server]\nreference_timeout = 0\n")
     assert error.key == "reference_timeout"

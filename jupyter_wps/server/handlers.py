@@ -12,6 +12,7 @@ import json
 import logging
 import mimetypes
 import os
+import stat
 from http import HTTPStatus
 from typing import Any
 
@@ -225,6 +226,9 @@ class OutputHandler(JobResourceHandler):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW) if path else -1
         except OSError:
+            fd = -1
+        if fd >= 0 and not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
             fd = -1
         if fd < 0:
             raise web.HTTPError(404, f"no output {name!r}")
