@@ -94,7 +94,11 @@ class StatusWriter:
         self._write(Status("succeeded", now(), "Process succeeded", 100), outputs)
 
     def failed(self, message: str) -> None:
-        self._write(Status("failed", now(), message, exception=NoApplicableCode(message)))
+        """Record the failure; if even that is impossible, say so on stderr (launcher.log)."""
+        try:
+            self._write(Status("failed", now(), message, exception=NoApplicableCode(message)))
+        except OSError as exc:
+            print(f"jupyter-wps launcher: cannot write the status: {exc}", file=sys.stderr)
 
 
 def _output_file(outputs_dir: Path, identifier: str, suffix: str) -> Path:
@@ -204,9 +208,14 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def run(jobdir: JobDir) -> int:
     """Run the job in ``jobdir``; the exit status says whether it succeeded."""
-    record = jobdir.read_record()
+    try:
+        record = jobdir.read_record()
+    except (OSError, ValueError) as exc:
+        record, problem = None, f"cannot read {jobdir.record_file}: {exc}"
+    else:
+        problem = f"no job record in {jobdir.path}"
     if record is None:
-        print(f"jupyter-wps launcher: no job record in {jobdir.path}", file=sys.stderr)
+        print(f"jupyter-wps launcher: {problem}", file=sys.stderr)
         return 2
     process = Process(record["process"], record.get("process_title", ""))
     writer = StatusWriter(jobdir, record, process)

@@ -200,12 +200,6 @@ async def test_output_name_tricks(fetch_raw, wps_workdir, name, credentials):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: OutputHandler.get (jupyter_wps/server/handlers.py) opens a directory "
-    "in outputs/ (os.open succeeds on directories) and read() fails: 500 'internal server "
-    "error: [Errno 21] Is a directory' instead of 404",
-)
 async def test_a_directory_in_outputs_is_no_output(fetch_raw, wps_workdir):
     job_id, cap, jobdir = await finished_job(fetch_raw, wps_workdir)
     (jobdir / "outputs" / "subdir").mkdir()

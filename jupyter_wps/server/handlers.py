@@ -139,6 +139,7 @@ class WPSHandler(BaseWPSHandler):
         await super().prepare()
         self._body = bytearray()
         self._oversize = False
+        self._check_credentials_first()
         length = self.request.headers.get("Content-Length")
         limit = self.service.config.maxrequestsize
         if length and length.isdigit() and int(length) > limit:
@@ -157,7 +158,6 @@ class WPSHandler(BaseWPSHandler):
 
     @allow_unauthenticated
     async def get(self) -> None:
-        self._check_credentials_first()
         args = {
             k: [v.decode("utf-8", "replace") for v in vs]
             for k, vs in self.request.query_arguments.items()
@@ -170,7 +170,6 @@ class WPSHandler(BaseWPSHandler):
 
     @allow_unauthenticated
     async def post(self) -> None:
-        self._check_credentials_first()
         if self._oversize:
             limit = self.service.config.maxrequestsize
             raise FileSizeExceeded(
@@ -224,7 +223,7 @@ class OutputHandler(JobResourceHandler):
         job = self.job(job_id)
         path = self.manager.output_file(job, name)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW) if path else -1
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK) if path else -1
         except OSError:
             fd = -1
         if fd >= 0 and not stat.S_ISREG(os.fstat(fd).st_mode):
