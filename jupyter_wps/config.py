@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 MODES = ("default", "scheduler")
+#: resources a request may override when the operator allows it
+OVERRIDABLE = ("queue", "account", "qos", "walltime", "memory", "cores")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -52,6 +54,28 @@ def parse_int(text: str) -> int:
         return int(str(text).strip())
     except ValueError:
         raise ValueError(f"{text!r} is not an integer") from None
+
+
+_WALLTIME = re.compile(r"^(?:(\d+)-)?(\d+):([0-5]\d):([0-5]\d)$|^(\d+)$")
+
+
+def parse_walltime(text: str) -> str:
+    """``HH:MM:SS``, ``D-HH:MM:SS`` or minutes; kept as written (schedulers parse it)."""
+    value = str(text).strip()
+    if value and not _WALLTIME.match(value):
+        raise ValueError(f"{value!r} is not a walltime (HH:MM:SS, D-HH:MM:SS or minutes)")
+    return value
+
+
+def parse_environment(text: str) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` lines."""
+    pairs = []
+    for line in parse_list(text, "\n"):
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
+            raise ValueError(f"{line!r} is not KEY=VALUE")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def parse_mode(text: str) -> str:
@@ -162,6 +186,25 @@ class Config:
     backend: str = ""
     path: str = ""
     drmaa_native_specification: str = ""
+    #: batch resources: queue (Slurm: partition), account/project, QOS, walltime
+    #: (HH:MM:SS), memory (e.g. 4G), cores per job
+    queue: str = ""
+    account: str = ""
+    qos: str = ""
+    walltime: str = ""
+    memory: str = ""
+    cores: int = 1
+    #: shell lines run before the launcher on the node (e.g. ``module load python``)
+    prologue: str = ""
+    #: the Python on the compute nodes (default: the server's own interpreter)
+    python: str = ""
+    #: the job's environment, explicitly: KEY=VALUE lines, plus the named server variables
+    environment: tuple[tuple[str, str], ...] = ()
+    export_environment: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
+    #: resources a request may override (per job), e.g. walltime memory cores
+    allowed_overrides: tuple[str, ...] = ()
+    #: successful scheduler queries that must miss a job before it is declared gone
+    reconcile_confirmations: int = 3
     #: how often the server polls its backend for job states (seconds)
     poll_interval: float = 1.0
     #: extra processes: import paths ``module:attribute``
@@ -203,6 +246,26 @@ _KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("processing", "path"): ("path", str),
     ("processing", "drmaa_native_specification"): ("drmaa_native_specification", str),
     ("processing", "poll_interval"): ("poll_interval", parse_duration),
+    ("processing", "queue"): ("queue", str.strip),
+    ("processing", "partition"): ("queue", str.strip),
+    ("processing", "account"): ("account", str.strip),
+    ("processing", "project"): ("account", str.strip),
+    ("processing", "qos"): ("qos", str.strip),
+    ("processing", "walltime"): ("walltime", parse_walltime),
+    ("processing", "memory"): ("memory", str.strip),
+    ("processing", "cores"): ("cores", parse_int),
+    ("processing", "prologue"): ("prologue", str.strip),
+    ("processing", "python"): ("python", str.strip),
+    ("processing", "environment"): ("environment", parse_environment),
+    ("processing", "export_environment"): (
+        "export_environment",
+        lambda v: tuple(parse_list(v.replace(",", " "))),
+    ),
+    ("processing", "allowed_overrides"): (
+        "allowed_overrides",
+        lambda v: tuple(parse_list(v.replace(",", " "))),
+    ),
+    ("processing", "reconcile_confirmations"): ("reconcile_confirmations", parse_int),
     ("processing", "processes"): ("processes", lambda v: tuple(parse_list(v))),
     ("logging", "level"): ("log_level", lambda v: v.strip().upper()),
     ("logging", "file"): ("log_file", str),
@@ -307,6 +370,23 @@ def _validate(config: Config) -> None:
     check(config.maxsingleinputsize > 0, "server.maxsingleinputsize", "must be positive")
     check(config.poll_interval > 0, "processing.poll_interval", "must be positive")
     check(config.reference_timeout > 0, "server.reference_timeout", "must be positive")
+    check(config.cores > 0, "processing.cores", "must be positive")
+    check(
+        config.reconcile_confirmations > 0, "processing.reconcile_confirmations", "must be positive"
+    )
+    unknown = set(config.allowed_overrides) - set(OVERRIDABLE)
+    check(
+        not unknown,
+        "processing.allowed_overrides",
+        f"{sorted(unknown)} cannot be overridden; choose from {', '.join(OVERRIDABLE)}",
+    )
+    for path_key in ("python", "path"):
+        value = getattr(config, path_key)
+        check(
+            not value or Path(value).is_absolute(),
+            f"processing.{path_key}",
+            f"{value!r} is not an absolute path (compute nodes have no PATH to search)",
+        )
     check(
         config.log_level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         "logging.level",

@@ -28,17 +28,26 @@ SECRET_VARIABLES = frozenset(
 )
 
 
+#: What a backend can say of a job: waiting, running, ended (the scheduler says so), or
+#: unknown (a successful query did not list it: after several, the job is taken as gone).
+QUEUED, RUNNING, FINISHED, UNKNOWN = "queued", "running", "finished", "unknown"
+
+
 @dataclass
 class NativeState:
-    """What the backend knows of a job: is it still there, and if not, why it ended."""
+    """What the scheduler says of one job, and if it ended, how."""
 
-    alive: bool
+    state: str
     exit_code: int | None = None
     reason: str = ""
 
+    @property
+    def alive(self) -> bool:
+        return self.state in (QUEUED, RUNNING)
 
-#: Called by a backend when a job it runs has ended: (job id, exit code or None).
-ExitCallback = Callable[[str, "int | None"], None]
+
+#: Called by a backend when a job it runs has ended: (job id, exit code or None, reason).
+ExitCallback = Callable[[str, "int | None", str], None]
 
 
 class Backend(abc.ABC):
@@ -53,12 +62,33 @@ class Backend(abc.ABC):
         self.on_exit = on_exit
 
     def launcher_command(self, jobdir: Path, interpreter: str | None = None) -> list[str]:
-        """The command that runs a job's launcher (absolute interpreter: no PATH needed)."""
-        return [interpreter or sys.executable, "-m", "jupyter_wps.launcher", str(jobdir)]
+        """The command that runs a job's launcher (absolute paths: nodes have no PATH to search).
+
+        A job that names another interpreter than the server's (a function published
+        from a kernel) runs under it; others use ``[processing] path`` (the directory of
+        ``jupyter-wps-launcher``, as in PyWPS) or ``python``, else the server's Python.
+        """
+        if interpreter and interpreter != sys.executable:
+            return [interpreter, "-m", "jupyter_wps.launcher", str(jobdir)]
+        if self.config.path:
+            return [os.path.join(self.config.path, "jupyter-wps-launcher"), str(jobdir)]
+        python = self.config.python or sys.executable
+        return [python, "-m", "jupyter_wps.launcher", str(jobdir)]
 
     def job_environment(self) -> dict[str, str]:
-        """The launcher's environment: the server's, without its credentials."""
+        """A local launcher's environment: the server's, without its credentials."""
         return {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+
+    def explicit_environment(self) -> dict[str, str]:
+        """A batch job's environment, given explicitly: the named server variables and
+        ``[processing] environment``; never the server's whole environment."""
+        env = {
+            name: os.environ[name]
+            for name in self.config.export_environment
+            if name in os.environ and name not in SECRET_VARIABLES
+        }
+        env.update(self.config.environment)
+        return env
 
     @abc.abstractmethod
     async def submit(self, job_id: str, jobdir: Path, interpreter: str | None) -> str:

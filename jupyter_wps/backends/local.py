@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import Config
-from . import Backend, ExitCallback, NativeState
+from . import FINISHED, RUNNING, Backend, ExitCallback, NativeState
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled.
 KILL_GRACE = 3.0
@@ -75,12 +75,14 @@ class LocalBackend(Backend):
     async def _wait(self, job_id: str, native_id: str, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
         self._waiters.pop(native_id, None)
-        self.on_exit(job_id, code)
+        self.on_exit(job_id, code, f"the launcher exited with code {code}")
 
     async def states(self, native_ids: Iterable[str]) -> dict[str, NativeState]:
         # our own children report their exit through on_exit; others are looked up in /proc
         return {
-            native_id: NativeState(alive=native_id in self._waiters or is_alive(native_id))
+            native_id: NativeState(RUNNING)
+            if native_id in self._waiters or is_alive(native_id)
+            else NativeState(FINISHED, reason="the launcher process is gone")
             for native_id in native_ids
         }
 

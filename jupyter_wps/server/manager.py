@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends import Backend, load_backend
+from ..backends import FINISHED, UNKNOWN, Backend, NativeState, load_backend
 from ..config import Config
 from ..jobs import (
     BASE_URL_PLACEHOLDER,
@@ -68,6 +68,8 @@ class Job:
     #: the summary once the job is final (final states never change)
     final: StatusSummary | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    #: successive scheduler queries that did not list the job
+    missing: int = 0
 
     @property
     def id(self) -> str:
@@ -267,21 +269,24 @@ class JobManager:
 
     # ------------------------------------------------------------------ watching
 
-    def _on_exit(self, job_id: str, exit_code: int | None) -> None:
-        """A launcher has ended: settle the job's state."""
+    def _on_exit(self, job_id: str, exit_code: int | None, reason: str = "") -> None:
+        """A launcher has ended (or its job is gone from the scheduler): settle the job."""
         job = self.jobs.get(job_id)
         self._running.discard(job_id)
         self._wakeup.set()
         if job is None:
             return
         if job.verdict is None and self._final_summary(job) is None:
-            reason = (
-                f"the launcher ended (exit code {exit_code}) without a final status"
+            reason = reason or (
+                f"the launcher ended with exit code {exit_code}"
                 if exit_code is not None
-                else "the launcher is gone without a final status"
+                else "the launcher is gone"
             )
+            message = f"{reason}, without a final status"
             tail = job.dir.log_tail()
-            self._set_verdict(job, "failed", f"{reason}. launcher.log: {tail}" if tail else reason)
+            self._set_verdict(
+                job, "failed", f"{message}. launcher.log: {tail}" if tail else message
+            )
         if job.verdict is not None and job.verdict.get("state") == "dismissed":
             self._delete_outputs(job)
         self._finish(job)
@@ -310,11 +315,30 @@ class JobManager:
                     log.warning("querying the %s backend failed", self.backend.name, exc_info=True)
                     states = {}
                 for native_id, state in states.items():
-                    if not state.alive:
-                        self._on_exit(watched[native_id], state.exit_code)
+                    self._reconcile(self.jobs.get(watched[native_id]), state)
             if time.monotonic() - last_cleanup > min(3600.0, self.config.job_retention / 2):
                 last_cleanup = time.monotonic()
                 self.remove_expired()
+
+    def _reconcile(self, job: Job | None, state: NativeState) -> None:
+        """Settle a job the scheduler says has ended, or has not listed several times running.
+
+        Only successful queries get here: a failed one changes nothing.
+        """
+        if job is None:
+            return
+        if state.state == UNKNOWN:
+            job.missing += 1
+            if job.missing < self.config.reconcile_confirmations:
+                return
+            reason = state.reason or (
+                f"the {self.backend.name} scheduler no longer knows job {job.native_id}"
+            )
+            self._on_exit(job.id, state.exit_code, reason)
+        elif state.state == FINISHED:
+            self._on_exit(job.id, state.exit_code, state.reason)
+        else:
+            job.missing = 0
 
     # ------------------------------------------------------------------ state
 
