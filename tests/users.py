@@ -38,6 +38,8 @@ from typing import NoReturn
 
 import pytest
 
+import jupyter_wps
+
 ALICE = "wpsalice"
 BOB = "wpsbob"
 GROUP = "wpsteam"
@@ -253,7 +255,13 @@ def _relocated_python() -> UserPython:
     executable = Path(sys.executable).absolute()
     try:
         _link_tree(base, root / "base")
-        env = {"LD_LIBRARY_PATH": str(root / "base" / "lib")}  # libpython's RUNPATH is absolute
+        # the source tree may be out of reach too (a checkout under a 0700 directory)
+        (root / "src").mkdir()
+        _link_tree(Path(jupyter_wps.__file__).parent, root / "src" / "jupyter_wps")
+        env = {
+            "LD_LIBRARY_PATH": str(root / "base" / "lib"),  # libpython's RUNPATH is absolute
+            "PYTHONPATH": str(root / "src"),
+        }
         if prefix == base:
             relative = Path(os.path.realpath(executable)).relative_to(base)
             return UserPython(str(root / "base" / relative), env, root)
@@ -286,9 +294,7 @@ def _make_user_python() -> UserPython:
         copy = _relocated_python()
     except (OSError, ValueError, subprocess.CalledProcessError) as exc:
         unavailable(
-            unavailable(
-                f"{sys.executable} is out of the users' reach ({blocked}); copying it failed: {exc}"
-            )
+            f"{sys.executable} is out of the users' reach ({blocked}); copying it failed: {exc}"
         )
     problem = _check(alice, copy)
     if problem is not None:
