@@ -46,6 +46,10 @@ class NativeState:
         return self.state in (QUEUED, RUNNING)
 
 
+class SubmitLater(Exception):
+    """The scheduler refused a submission for now (a limit, a busy controller): retry later."""
+
+
 #: Called by a backend when a job it runs has ended: (job id, exit code or None, reason).
 ExitCallback = Callable[[str, "int | None", str], None]
 
@@ -104,6 +108,14 @@ class Backend(abc.ABC):
 
     def adopt(self, job_id: str, native_id: str) -> None:  # noqa: B027 - optional hook
         """Track a job submitted before a restart again."""
+
+    async def find(self, job_id: str) -> str | None:
+        """The native id of a job whose submission was cut short (by a crash), if it exists.
+
+        Called after a restart for a job recorded as being submitted but without a
+        native id, so that it is adopted rather than submitted twice.
+        """
+        return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (sessions, child watchers)."""

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends import FINISHED, UNKNOWN, Backend, NativeState, load_backend
+from ..backends import (
+    FINISHED,
+    UNKNOWN,
+    Backend,
+    NativeState,
+    SubmitLater,
+    load_backend,
+)
 from ..config import Config
 from ..jobs import (
     BASE_URL_PLACEHOLDER,
@@ -48,6 +55,8 @@ from ..wps.response import Status, StatusSummary, execute_response, read_status
 log = logging.getLogger("jupyter_wps")
 
 SECRET_FILE = ".jupyter-wps-secret"
+#: seconds before a submission the scheduler deferred is tried again
+SUBMIT_RETRY = 5.0
 _URLS = re.compile(rb"urn:jupyter-wps:base(/(?:status|outputs)/[^\"<?\s]*)?")
 
 
@@ -98,14 +107,22 @@ class JobManager:
         self._secret = self._load_secret()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._started: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Re-read the workdir, then start the submission and reconciliation loops (once)."""
-        if self._tasks:
-            return
-        self._recover()
+        """Re-read the workdir, then start the submission and reconciliation loops.
+
+        Called at server start and by every request (pytest-jupyter never runs the
+        server's start hooks): the work is done once, and concurrent callers wait for it.
+        """
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start())
+        await self._started
+
+    async def _start(self) -> None:
+        await self._recover()
         self._tasks = [
             asyncio.ensure_future(self._dispatch_loop()),
             asyncio.ensure_future(self._watch_loop()),
@@ -118,6 +135,7 @@ class JobManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self._started = None
         await self.backend.close()
 
     def _load_secret(self) -> bytes:
@@ -135,7 +153,7 @@ class JobManager:
                     stream.write(data)
         return data or b""
 
-    def _recover(self) -> None:
+    async def _recover(self) -> None:
         """Index every job directory; queue, adopt or fail the unfinished ones."""
         for entry in sorted(os.scandir(self.workdir), key=lambda e: e.name):
             if not (entry.is_dir(follow_symlinks=False) and is_job_id(entry.name)):
@@ -153,6 +171,11 @@ class JobManager:
             self.jobs[job.id] = job
             if self._final_summary(job) is not None:
                 continue
+            if job.native_id is None and record.get("submitting"):
+                # cut short while being submitted: adopt it if the scheduler has it
+                record["native_id"] = await self.backend.find(job.id)
+                if job.native_id is not None:
+                    jobdir.write_record(record)
             if job.native_id is None:
                 self._queue.append(job.id)
             else:
@@ -245,7 +268,11 @@ class JobManager:
         await asyncio.wait_for(job.done.wait(), timeout)
 
     async def _dispatch_loop(self) -> None:
-        """Hand queued jobs to the backend while it has capacity."""
+        """Hand queued jobs to the backend while it has capacity.
+
+        A submission the scheduler refuses for now (a limit) goes back to the head of
+        the queue and is retried after a pause: it is never dropped.
+        """
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
@@ -255,17 +282,33 @@ class JobManager:
                 job = self.jobs.get(self._queue.popleft())
                 if job is None or job.verdict is not None:
                     continue
-                self._running.add(job.id)
-                try:
-                    job.record["native_id"] = await self.backend.submit(
-                        job.id, job.dir.path, job.record["runtime"].get("interpreter")
-                    )
-                    job.record["submitted"] = now().isoformat()
-                    job.dir.write_record(job.record)
-                except Exception as exc:  # the backend refused: the job fails, visibly
-                    log.exception("submitting job %s failed", job.id)
-                    self._running.discard(job.id)
-                    self._set_verdict(job, "failed", f"the job could not be submitted: {exc}")
+                if not await self._submit(job):
+                    self._queue.appendleft(job.id)
+                    await asyncio.sleep(SUBMIT_RETRY)
+                    self._wakeup.set()
+                    break
+
+    async def _submit(self, job: Job) -> bool:
+        """Submit one job; False when the scheduler said to try again later."""
+        self._running.add(job.id)
+        job.record["submitting"] = now().isoformat()
+        job.dir.write_record(job.record)  # a crash from here on: find() it after a restart
+        try:
+            job.record["native_id"] = await self.backend.submit(
+                job.id, job.dir.path, job.record["runtime"].get("interpreter")
+            )
+        except SubmitLater as exc:
+            log.info("the scheduler deferred job %s: %s", job.id, exc)
+            self._running.discard(job.id)
+            return False
+        except Exception as exc:  # the backend refused: the job fails, visibly
+            log.exception("submitting job %s failed", job.id)
+            self._running.discard(job.id)
+            self._set_verdict(job, "failed", f"the job could not be submitted: {exc}")
+            return True
+        job.record["submitted"] = now().isoformat()
+        job.dir.write_record(job.record)
+        return True
 
     # ------------------------------------------------------------------ watching
 
