@@ -47,6 +47,7 @@ from ..jobs import (
     runtime_versions,
 )
 from ..jobs.jobdir import read_file
+from ..jobs.lease import Lease
 from ..process import Process
 from ..wps.exceptions import NoApplicableCode, NoSuchJob, ServerBusy
 from ..wps.request import DataInput, ResponseForm
@@ -55,6 +56,11 @@ from ..wps.response import Status, StatusSummary, execute_response, read_status
 log = logging.getLogger("jupyter_wps")
 
 SECRET_FILE = ".jupyter-wps-secret"
+LEASE_FILE = ".jupyter-wps-lease"
+#: seconds a workdir lease lives without renewal (renewed every sixth of it)
+LEASE_TTL = 30.0
+#: seconds between the lease holder's scans for job directories other servers wrote
+SCAN_INTERVAL = 3.0
 #: seconds before a submission the scheduler deferred is tried again
 SUBMIT_RETRY = 5.0
 _URLS = re.compile(rb"urn:jupyter-wps:base(/(?:status|outputs)/[^\"<?\s]*)?")
@@ -108,6 +114,9 @@ class JobManager:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
+        #: only the lease holder submits and reconciles; other servers on the workdir
+        #: write job directories that the holder picks up
+        self.lease = Lease(self.workdir / LEASE_FILE, ttl=max(LEASE_TTL, 10 * config.poll_interval))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -122,6 +131,7 @@ class JobManager:
         await self._started
 
     async def _start(self) -> None:
+        await asyncio.to_thread(self.lease.acquire)
         await self._recover()
         self._tasks = [
             asyncio.ensure_future(self._dispatch_loop()),
@@ -136,6 +146,7 @@ class JobManager:
                 await task
         self._tasks = []
         self._started = None
+        self.lease.release()
         await self.backend.close()
 
     def _load_secret(self) -> bytes:
@@ -153,45 +164,78 @@ class JobManager:
                     stream.write(data)
         return data or b""
 
+    def _index(self, path: str) -> Job | None:
+        """Read one job directory into memory (None if it is no job's)."""
+        jobdir = JobDir(path)
+        try:
+            record = jobdir.read_record()
+            verdict = jobdir.read_verdict()
+        except (OSError, ValueError) as exc:
+            log.warning("skipping job directory %s: %s", path, exc)
+            return None
+        if record is None:
+            return None
+        job = Job(jobdir, record, verdict)
+        self.jobs[job.id] = job
+        return job
+
+    def _scan(self) -> list[Job]:
+        """Index the job directories not yet in memory; returns them."""
+        found = []
+        for entry in os.scandir(self.workdir):
+            if (
+                entry.name not in self.jobs
+                and is_job_id(entry.name)
+                and entry.is_dir(follow_symlinks=False)
+            ):
+                job = self._index(entry.path)
+                if job is not None:
+                    found.append(job)
+        return found
+
     async def _recover(self) -> None:
-        """Index every job directory; queue, adopt or fail the unfinished ones."""
-        for entry in sorted(os.scandir(self.workdir), key=lambda e: e.name):
-            if not (entry.is_dir(follow_symlinks=False) and is_job_id(entry.name)):
-                continue
-            jobdir = JobDir(entry.path)
-            try:
-                record = jobdir.read_record()
-                verdict = jobdir.read_verdict()
-            except (OSError, ValueError) as exc:
-                log.warning("skipping job directory %s: %s", entry.path, exc)
-                continue
-            if record is None:
-                continue
-            job = Job(jobdir, record, verdict)
-            self.jobs[job.id] = job
-            if self._final_summary(job) is not None:
-                continue
-            if job.native_id is None and record.get("submitting"):
-                # cut short while being submitted: adopt it if the scheduler has it
-                record["native_id"] = await self.backend.find(job.id)
-                if job.native_id is not None:
-                    jobdir.write_record(record)
-            if job.native_id is None:
-                self._queue.append(job.id)
-            else:
-                self._running.add(job.id)
-                self.backend.adopt(job.id, job.native_id)
-        pending = sorted(self._queue, key=lambda i: self.jobs[i].record.get("created", ""))
-        self._queue = collections.deque(pending)
-        if self._queue:
-            self._wakeup.set()
+        """Index every job directory; the lease holder takes charge of the unfinished ones."""
+        self._scan()
+        if self.lease.held:
+            await self._take_charge(list(self.jobs.values()))
         log.info(
-            "jupyter-wps: %d jobs in %s, %d queued, %d running",
+            "jupyter-wps: %d jobs in %s, %d queued, %d running (%s)",
             len(self.jobs),
             self.workdir,
             len(self._queue),
             len(self._running),
+            "lease held" if self.lease.held else "another server holds the lease",
         )
+
+    async def _take_charge(self, jobs: list[Job]) -> None:
+        """Queue the unfinished jobs not yet submitted; adopt those that were."""
+        pending = []
+        for job in jobs:
+            if job.id in self._running or job.id in self._queue:
+                continue
+            self._refresh_verdict(job)
+            if self._final_summary(job) is not None:
+                continue
+            if job.native_id is None and job.record.get("submitting"):
+                # cut short while being submitted: adopt it if the scheduler has it
+                job.record["native_id"] = await self.backend.find(job.id)
+                if job.native_id is not None:
+                    job.dir.write_record(job.record)
+            if job.native_id is None:
+                pending.append(job)
+            else:
+                self._running.add(job.id)
+                self.backend.adopt(job.id, job.native_id)
+        pending.sort(key=lambda j: j.record.get("created", ""))
+        self._queue.extend(job.id for job in pending)
+        if self._queue:
+            self._wakeup.set()
+
+    def _refresh_verdict(self, job: Job) -> None:
+        """Another server on the workdir may have given its verdict (a dismissal)."""
+        if job.verdict is None and job.final is None:
+            with contextlib.suppress(OSError, ValueError):
+                job.verdict = job.dir.read_verdict()
 
     # ------------------------------------------------------------------ submission
 
@@ -256,6 +300,8 @@ class JobManager:
         )
         job = Job(jobdir, record)
         self.jobs[job.id] = job
+        if not self.lease.held:
+            return job  # the lease holder finds it at its next scan
         if sync:
             self._queue.appendleft(job.id)
         else:
@@ -280,7 +326,9 @@ class JobManager:
                 self.backend.capacity is None or len(self._running) < self.backend.capacity
             ):
                 job = self.jobs.get(self._queue.popleft())
-                if job is None or job.verdict is not None:
+                if job is not None:
+                    self._refresh_verdict(job)
+                if job is None or job.verdict is not None or not self.lease.held:
                     continue
                 if not await self._submit(job):
                     self._queue.appendleft(job.id)
@@ -307,6 +355,7 @@ class JobManager:
             self._set_verdict(job, "failed", f"the job could not be submitted: {exc}")
             return True
         job.record["submitted"] = now().isoformat()
+        job.record["submitted_by"] = self.lease.holder
         job.dir.write_record(job.record)
         return True
 
@@ -319,6 +368,7 @@ class JobManager:
         self._wakeup.set()
         if job is None:
             return
+        self._refresh_verdict(job)
         if job.verdict is None and self._final_summary(job) is None:
             reason = reason or (
                 f"the launcher ended with exit code {exit_code}"
@@ -335,33 +385,69 @@ class JobManager:
         self._finish(job)
 
     def _finish(self, job: Job) -> None:
+        """The job is final: record when (the lease holder is job.json's one writer)."""
         if "finished" not in job.record:
             job.record["finished"] = now().isoformat()
-            with contextlib.suppress(OSError):
-                job.dir.write_record(job.record)
+            if self.lease.held:
+                with contextlib.suppress(OSError):
+                    job.dir.write_record(job.record)
         job.done.set()
 
     async def _watch_loop(self) -> None:
-        """Reconcile: jobs the backend no longer has are settled; expired jobs removed."""
-        last_cleanup = 0.0
+        """Keep the lease; reconcile jobs with the backend; pick up others' jobs; expire."""
+        last_cleanup = last_scan = last_lease = 0.0
         while True:
             await asyncio.sleep(self.config.poll_interval)
-            watched = {
-                self.jobs[i].native_id: i
-                for i in list(self._running)
-                if i in self.jobs and self.jobs[i].native_id
-            }
-            if watched:
-                try:
-                    states = await self.backend.states(list(watched))
-                except Exception:  # a failed query changes nothing
-                    log.warning("querying the %s backend failed", self.backend.name, exc_info=True)
-                    states = {}
-                for native_id, state in states.items():
-                    self._reconcile(self.jobs.get(watched[native_id]), state)
-            if time.monotonic() - last_cleanup > min(3600.0, self.config.job_retention / 2):
-                last_cleanup = time.monotonic()
+            moment = time.monotonic()
+            if moment - last_lease > self.lease.ttl / 6:
+                last_lease = moment
+                await self._keep_lease()
+            if not self.lease.held:
+                self._follow()
+                continue
+            await self._query_backend()
+            if moment - last_scan > SCAN_INTERVAL:
+                last_scan = moment
+                await self._take_charge(self._scan())
+            if moment - last_cleanup > min(3600.0, self.config.job_retention / 2):
+                last_cleanup = moment
                 self.remove_expired()
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease, or take it over when its holder stopped renewing it."""
+        if self.lease.held:
+            if not await asyncio.to_thread(self.lease.renew):
+                log.warning("jupyter-wps: another server took the lease on %s", self.workdir)
+                self._queue.clear()
+                self._running.clear()
+        elif await asyncio.to_thread(self.lease.acquire):
+            log.info("jupyter-wps: took over the lease on %s", self.workdir)
+            self._scan()
+            await self._take_charge(list(self.jobs.values()))
+
+    def _follow(self) -> None:
+        """Without the lease: settle this server's unfinished jobs from their files."""
+        for job in list(self.jobs.values()):
+            if job.final is None and not job.done.is_set():
+                self._refresh_verdict(job)
+                self._final_summary(job)
+
+    async def _query_backend(self) -> None:
+        """One query for every running job; a failed query changes nothing."""
+        watched = {
+            self.jobs[i].native_id: i
+            for i in list(self._running)
+            if i in self.jobs and self.jobs[i].native_id
+        }
+        if not watched:
+            return
+        try:
+            states = await self.backend.states(list(watched))
+        except Exception:
+            log.warning("querying the %s backend failed", self.backend.name, exc_info=True)
+            return
+        for native_id, state in states.items():
+            self._reconcile(self.jobs.get(watched[native_id]), state)
 
     def _reconcile(self, job: Job | None, state: NativeState) -> None:
         """Settle a job the scheduler says has ended, or has not listed several times running.
@@ -398,6 +484,8 @@ class JobManager:
         """The job's current state, the verdict merged over the launcher's status."""
         if job.final is not None:
             return job.final
+        if not self.lease.held:
+            self._refresh_verdict(job)
         if job.verdict is not None:
             return StatusSummary(
                 state=job.verdict["state"],
@@ -444,7 +532,11 @@ class JobManager:
 
     def get(self, job_id: str, owner: str | None) -> Job:
         """The job, if ``owner`` may see it (None: any owner, e.g. a valid capability)."""
-        job = self.jobs.get(job_id) if is_job_id(job_id) else None
+        job = None
+        if is_job_id(job_id):
+            job = self.jobs.get(job_id)
+            if job is None and (self.workdir / job_id).is_dir():
+                job = self._index(str(self.workdir / job_id))  # written by another server
         if job is None or (owner is not None and job.owner != owner):
             raise JobNotFound(job_id)
         return job
@@ -487,7 +579,10 @@ class JobManager:
         if job.verdict is not None:
             return
         self._set_verdict(job, "dismissed", f"dismissed by {by}" if by else "dismissed")
-        if job.id in self._running and job.native_id:
+        if not self.lease.held:  # the holder may have submitted it meanwhile
+            with contextlib.suppress(OSError, ValueError):
+                job.record = job.dir.read_record() or job.record
+        if job.native_id and (job.id in self._running or not self.lease.held):
             await self.backend.cancel(job.native_id)
         else:
             with contextlib.suppress(ValueError):
