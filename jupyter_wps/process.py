@@ -311,6 +311,7 @@ class Process:
         metadata: Sequence[str] = (),
         store_supported: bool = True,
         status_supported: bool = True,
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
         if not identifier or any(c in identifier for c in "/\\ \t\n,;=[]"):
             raise ValueError(f"invalid process identifier {identifier!r}")
@@ -324,6 +325,8 @@ class Process:
         self.outputs: list[OutputSpec] = list(outputs)
         self.store_supported = store_supported
         self.status_supported = status_supported
+        #: the author's batch resources for this process (walltime, memory, cores, ...)
+        self.resources = dict(resources or {})
         if handler is not None:
             self._handler = handler
         #: ``module:attribute`` the process can be imported from, when it can.

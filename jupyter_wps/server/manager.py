@@ -247,6 +247,7 @@ class JobManager:
         owner: str,
         lineage: list[DataInput] | None = None,
         sync: bool = False,
+        resources: dict[str, Any] | None = None,
     ) -> Job:
         """Write a new job directory (ProcessAccepted) and queue it."""
         active = len(self._queue) + len(self._running)
@@ -274,6 +275,7 @@ class JobManager:
             "language": self.config.language,
             "outputs_dir": str(outputs_dir),
             "runtime": runtime_versions(),
+            "resources": resources or {},
         }
         dump_payload(
             jobdir,

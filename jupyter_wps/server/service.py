@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..config import Config
+from ..config import OVERRIDABLE, Config, parse_int, parse_walltime
 from ..process import ComplexData, ComplexInput, Process, ProcessRegistry
 from ..wps import response as wps_response
 from ..wps.exceptions import (
@@ -128,10 +128,17 @@ class WPSService:
         inputs = validate_inputs(process, request.inputs, self.config.maxsingleinputsize)
         form = request.response
         validate_response_form(process, form)
+        resources = self.resources(process, request.resources)
         await self.fetch_references(process, inputs)
         is_async = form.store and form.status
         job = self.manager.submit(
-            process, inputs, form, owner, lineage=request.inputs, sync=not is_async
+            process,
+            inputs,
+            form,
+            owner,
+            lineage=request.inputs,
+            sync=not is_async,
+            resources=resources,
         )
         if is_async:
             return Reply(self.status(job, wps_url))
@@ -142,6 +149,28 @@ class WPSService:
         if not form.store and not self._has_files(job):
             self.manager.remove(job)
         return reply
+
+    def resources(self, process: Process, requested: dict[str, str]) -> dict[str, Any]:
+        """The job's batch resources: the operator's defaults, the process author's, then
+        what the request asks for, where the operator allows it."""
+        resources: dict[str, Any] = {
+            name: getattr(self.config, name) for name in OVERRIDABLE if getattr(self.config, name)
+        }
+        resources.update(process.resources)
+        for name, value in requested.items():
+            if name not in self.config.allowed_overrides:
+                raise InvalidParameterValue(
+                    f"{name} cannot be chosen per request on this server", locator=name
+                )
+            try:
+                resources[name] = (
+                    parse_int(value)
+                    if name == "cores"
+                    else (parse_walltime(value) if name == "walltime" else value.strip())
+                )
+            except ValueError as exc:
+                raise InvalidParameterValue(str(exc), locator=name) from None
+        return resources
 
     def _has_files(self, job: Job) -> bool:
         outputs_dir = Path(job.record.get("outputs_dir") or job.dir.outputs_dir)

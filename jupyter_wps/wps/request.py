@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from ..config import OVERRIDABLE
 from .exceptions import (
     InvalidParameterValue,
     MissingParameterValue,
@@ -115,6 +116,8 @@ class Execute(Request):
     identifier: str = ""
     inputs: list[DataInput] = field(default_factory=list)
     response: ResponseForm = field(default_factory=ResponseForm)
+    #: batch resources asked for (vendor KVP parameters: walltime, memory, cores, ...)
+    resources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -440,6 +443,7 @@ def _kvp_execute(params: dict[str, str], version: str, language: str | None) -> 
         identifier=identifier,
         inputs=_kvp_inputs(params.get("datainputs", "")),
         response=response,
+        resources={name: params[name] for name in OVERRIDABLE if params.get(name)},
     )
 
 
