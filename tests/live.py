@@ -23,7 +23,13 @@ def free_port() -> int:
 class LiveServer:
     """Starts and stops a Jupyter server with the WPS extension and a given pywps.cfg."""
 
-    def __init__(self, root: Path, config_text: str = "", base_url: str = "/") -> None:
+    def __init__(
+        self,
+        root: Path,
+        config_text: str = "",
+        base_url: str = "/",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.workdir = self.root / "wps-work"
@@ -35,6 +41,8 @@ class LiveServer:
         self.base_url = base_url
         self.port = 0
         self.process: subprocess.Popen | None = None
+        #: extra environment variables of the server process
+        self.env = dict(env or {})
 
     @property
     def url(self) -> str:
@@ -50,7 +58,7 @@ class LiveServer:
 
     def _spawn(self) -> subprocess.Popen:
         self.port = free_port()
-        env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1"}
+        env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1", **self.env}
         # the child keeps its own copy of the log file's descriptor
         with open(self.root / "server.log", "ab") as log:
             self.process = subprocess.Popen(
