@@ -196,7 +196,9 @@ configure() {
     q qconf -ssconf | sed -E \
         -e 's/^(schedule_interval +).*/\10:0:1/' \
         -e 's/^(flush_submit_sec +).*/\11/' \
-        -e 's/^(flush_finish_sec +).*/\11/' >"$tmp/sconf"
+        -e 's/^(flush_finish_sec +).*/\11/' \
+        -e 's/^(job_load_adjustments +).*/\1NONE/' \
+        -e 's/^(load_adjustment_decay_time +).*/\10:0:0/' >"$tmp/sconf"
     q qconf -Msconf "$tmp/sconf" >/dev/null
 
     has_line "$HOST" q qconf -ss || q qconf -as "$HOST" >/dev/null
@@ -228,6 +230,7 @@ EOF
         -e "s/^(hostlist +).*/\\1$HOST/" \
         -e 's/^(slots +).*/\14/' \
         -e 's/^(pe_list +).*/\1NONE/' \
+        -e 's/^(load_thresholds +).*/\1NONE/' \
         -e 's/^(shell +).*/\1\/bin\/sh/' \
         "$tmp/queue"
     q qconf "$verb" "$tmp/queue" >/dev/null
