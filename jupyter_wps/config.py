@@ -8,6 +8,7 @@ existing ``pywps.cfg`` mostly just works. A bad value raises
 from __future__ import annotations
 
 import configparser
+import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -325,6 +326,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                     values[name] = convert(text)
                 except (TypeError, ValueError) as exc:
                     raise ConfigError(source, section, key, str(exc)) from None
+    for name in ("workdir", "outputpath", "log_file", "python", "path"):
+        if values.get(name):  # one file for all users: $USER, ~ and $SCRATCH expand
+            values[name] = os.path.expanduser(os.path.expandvars(values[name]))
     if path:  # relative paths in the file are relative to the file
         base = Path(path).resolve().parent
         for name in ("workdir", "outputpath", "log_file"):
