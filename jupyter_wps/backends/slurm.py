@@ -12,6 +12,7 @@ Each job's launcher runs as a batch job written to ``<jobdir>/job.sh``::
     <prologue>
     exec '<python>' -m jupyter_wps.launcher '<jobdir>'
 
+The resources are the job's own, resolved into its ``job.json`` (else the configuration's).
 The options are also given on ``sbatch``'s command line, where they win over the
 ``SBATCH_*`` variables of the server's environment (which win over ``#SBATCH`` lines).
 ``--export=NONE``: Slurm's default (``ALL``) would hand the server's whole environment,
@@ -19,10 +20,12 @@ The options are also given on ``sbatch``'s command line, where they win over the
 
 Many users' servers share one ``slurmctld``: :meth:`SlurmBackend.states` asks it once per
 call, ``squeue -u <uid> --states=all``, which lists pending and running jobs and those
-finished less than ``MinJobAge`` ago. A job it no longer lists is looked up in the job
-completion file (``JobCompType=jobcomp/filetxt``, read incrementally, without asking the
-controller); a job found nowhere is unknown (the manager declares it gone after several
-such answers). There is no ``sacct`` without accounting.
+finished less than ``MinJobAge`` ago (what ``scontrol show job`` knows, for all the jobs
+at once; ``squeue -j <id>`` fails for a single id the controller has forgotten). A job it
+no longer lists is looked up in the job completion file (``JobCompType=jobcomp/filetxt``,
+read incrementally, without asking the controller); a job found nowhere is unknown (the
+manager declares it gone after several such answers). There is no ``sacct`` without
+accounting.
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..config import Config
+from ..config import OVERRIDABLE, Config, parse_size
+from ..jobs.jobdir import JobDir
 from . import (
     FINISHED,
     QUEUED,
@@ -49,6 +54,7 @@ from . import (
     Backend,
     ExitCallback,
     NativeState,
+    SubmitLater,
 )
 
 log = logging.getLogger("jupyter_wps")
@@ -115,10 +121,6 @@ class SlurmCommandError(OSError):
     """A Slurm command failed or did not answer in time."""
 
 
-class SubmitLater(Exception):
-    """sbatch refused the job for now (a submission limit, a busy controller): queue it again."""
-
-
 def _wait_status(value: str) -> tuple[int | None, int | None]:
     """squeue's ``exit_code`` (a wait status) -> (exit code, signal)."""
     if not value.strip().isdigit():
@@ -136,7 +138,18 @@ def _sbatch_value(value: str) -> str:
     return f'"{value}"' if any(c.isspace() for c in value) else value
 
 
-def finished_reason(native_id: str, state: str, exit_code: int | None, signal: int | None) -> str:
+def slurm_memory(text: str) -> str:
+    """An amount of memory as the configuration writes it (``4G``, ``512mb``, ``1.5g``,
+    bytes when bare) in Slurm's words: a whole number of K, M, G or T (a bare number
+    would be megabytes to Slurm)."""
+    size = parse_size(text)
+    for power, unit in ((4, "T"), (3, "G"), (2, "M")):
+        if size >= 1024**power and size % 1024**power == 0:
+            return f"{size // 1024**power}{unit}"
+    return f"{max(1, -(-size // 1024))}K"
+
+
+def finished_reason(native_id: str, state: str, exit_code: int | None, signum: int | None) -> str:
     """Why an ended Slurm job ended, for a job that left no final status."""
     job = f"Slurm job {native_id}"
     if state == "CANCELLED":
@@ -153,8 +166,8 @@ def finished_reason(native_id: str, state: str, exit_code: int | None, signal: i
         return f"the node of {job} failed to boot (BOOT_FAIL)"
     if state == "DEADLINE":
         return f"{job} missed its deadline (DEADLINE)"
-    if signal:
-        return f"{job} ended ({state}): the launcher was killed by signal {signal}"
+    if signum:
+        return f"{job} ended ({state}): the launcher was killed by signal {signum}"
     if exit_code is not None:
         return f"{job} ended ({state}) with exit code {exit_code}"
     return f"{job} ended ({state})"
@@ -248,8 +261,8 @@ class SlurmBackend(Backend):
         if "is UP" not in ping:
             raise SlurmUnavailable(f"Slurm: the controller does not answer: {ping.strip()}")
         settings = self._settings(self._check(["show", "config"]))
-        if config.queue:
-            self._check(["show", "partition", config.queue], what=f"partition {config.queue!r}")
+        for partition in filter(None, config.queue.split(",")):  # sbatch takes a list
+            self._check(["show", "partition", partition], what=f"partition {partition!r}")
         self.jobcomp: JobCompIndex | None = None
         if settings.get("JobCompType") == "jobcomp/filetxt" and settings.get("JobCompLoc"):
             self.jobcomp = JobCompIndex(settings["JobCompLoc"], self.uid)
@@ -324,8 +337,8 @@ class SlurmBackend(Backend):
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.command_timeout)
         except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+            with contextlib.suppress(ProcessLookupError):  # the command and its children
+                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             if isinstance(exc, asyncio.CancelledError):
                 raise
@@ -336,24 +349,35 @@ class SlurmBackend(Backend):
 
     # ------------------------------------------------------------------ submission
 
+    def job_resources(self, jobdir: Path) -> dict[str, object]:
+        """The job's batch resources: those resolved into its ``job.json`` (operator
+        defaults, process, request), else the configuration's."""
+        with contextlib.suppress(OSError, ValueError):
+            record = JobDir(jobdir).read_record()
+            if record is not None and isinstance(record.get("resources"), dict):
+                return dict(record["resources"])
+        return {name: getattr(self.config, name) for name in OVERRIDABLE}
+
     def sbatch_options(self, job_id: str, jobdir: Path) -> list[str]:
         """The job's sbatch options (in job.sh and on the command line)."""
-        config = self.config
-        # % starts a filename pattern in --output: a literal one is %%
+        resources = self.job_resources(jobdir)
         options = [
             f"--job-name=wps-{job_id[:8]}",
+            # % starts a filename pattern in --output: a literal one is %%
             f"--output={str(jobdir / 'launcher.log').replace('%', '%%')}",
             "--open-mode=append",
             f"--chdir={jobdir}",
             "--export=NONE",
         ]
+        memory = str(resources.get("memory") or "")
+        cores = resources.get("cores") or ""
         for option, value in (
-            ("partition", config.queue),
-            ("account", config.account),
-            ("qos", config.qos),
-            ("time", config.walltime),
-            ("mem", config.memory),
-            ("cpus-per-task", str(config.cores) if config.cores else ""),
+            ("partition", resources.get("queue")),
+            ("account", resources.get("account")),
+            ("qos", resources.get("qos")),
+            ("time", resources.get("walltime")),
+            ("mem", slurm_memory(memory) if memory else ""),
+            ("cpus-per-task", str(cores)),
         ):
             if value:
                 options.append(f"--{option}={value}")
@@ -415,6 +439,19 @@ class SlurmBackend(Backend):
             raise SlurmCommandError(f"sbatch printed no job id: {out.strip()!r} {message}")
         return native_id
 
+    async def find(self, job_id: str) -> str | None:
+        """The Slurm job of a job whose submission was cut short, if it exists (found by its
+        working directory: the job directory).
+
+        None also when the controller cannot tell now: :meth:`submit` looks again before
+        it submits a job directory that already has a ``job.sh``.
+        """
+        try:
+            return await self.find_submitted(job_id, Path(self.config.workdir).absolute() / job_id)
+        except SubmitLater as exc:
+            log.warning("cannot tell whether job %s is on Slurm yet: %s", job_id, exc)
+            return None
+
     async def find_submitted(self, job_id: str, jobdir: Path) -> str | None:
         """The Slurm job already running this job directory, if the controller has one.
 
@@ -470,11 +507,11 @@ class SlurmBackend(Backend):
                 continue
             state, reason, wait_status = listed[native_id]
             if state in FINISHED_STATES:
-                exit_code, signal = _wait_status(wait_status)
+                exit_code, signum = _wait_status(wait_status)
                 result[native_id] = NativeState(
                     FINISHED,
                     exit_code,
-                    finished_reason(native_id, state, exit_code, signal),
+                    finished_reason(native_id, state, exit_code, signum),
                 )
             elif state in QUEUED_STATES:
                 pending = f"pending ({reason})" if reason and reason != "None" else "pending"
@@ -489,9 +526,9 @@ class SlurmBackend(Backend):
             )
             for native_id in missing:
                 if native_id in found:
-                    state, exit_code, signal = found[native_id]
+                    state, exit_code, signum = found[native_id]
                     result[native_id] = NativeState(
-                        FINISHED, exit_code, finished_reason(native_id, state, exit_code, signal)
+                        FINISHED, exit_code, finished_reason(native_id, state, exit_code, signum)
                     )
                 else:
                     result[native_id] = NativeState(
