@@ -32,9 +32,19 @@ __all__ = [
     "LiteralInput",
     "LiteralOutput",
     "Process",
+    "connect",
     "process",
     "progress",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the notebook client (owslib, requests) loads on first use, not at import
+    if name == "connect":
+        from .client import connect
+
+        return connect
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
