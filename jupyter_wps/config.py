@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 MODES = ("default", "scheduler")
+#: default seconds between scheduler queries in mode = scheduler
+SCHEDULER_POLL_INTERVAL = 10.0
 #: resources a request may override when the operator allows it
 OVERRIDABLE = ("queue", "account", "qos", "walltime", "memory", "cores")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
@@ -65,6 +67,14 @@ def parse_walltime(text: str) -> str:
     value = str(text).strip()
     if value and not _WALLTIME.match(value):
         raise ValueError(f"{value!r} is not a walltime (HH:MM:SS, D-HH:MM:SS or minutes)")
+    return value
+
+
+def parse_memory(text: str) -> str:
+    """A memory size as schedulers take it (``4G``, ``1536M``); kept as written."""
+    value = str(text).strip()
+    if value:
+        parse_size(value)
     return value
 
 
@@ -206,6 +216,10 @@ class Config:
     allowed_overrides: tuple[str, ...] = ()
     #: successful scheduler queries that must miss a job before it is declared gone
     reconcile_confirmations: int = 3
+    #: how long a submission the scheduler keeps deferring (a limit) waits before it fails
+    submit_timeout: float = 3600.0
+    #: Grid Engine's parallel environment for jobs of several cores
+    parallel_environment: str = "smp"
     #: how often the server polls its backend for job states (seconds)
     poll_interval: float = 1.0
     #: extra processes: import paths ``module:attribute``
@@ -253,7 +267,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("processing", "project"): ("account", str.strip),
     ("processing", "qos"): ("qos", str.strip),
     ("processing", "walltime"): ("walltime", parse_walltime),
-    ("processing", "memory"): ("memory", str.strip),
+    ("processing", "memory"): ("memory", parse_memory),
     ("processing", "cores"): ("cores", parse_int),
     ("processing", "prologue"): ("prologue", str.strip),
     ("processing", "python"): ("python", str.strip),
@@ -267,6 +281,8 @@ _KEYS: dict[tuple[str, str], tuple[str, Any]] = {
         lambda v: tuple(parse_list(v.replace(",", " "))),
     ),
     ("processing", "reconcile_confirmations"): ("reconcile_confirmations", parse_int),
+    ("processing", "submit_timeout"): ("submit_timeout", parse_duration),
+    ("processing", "parallel_environment"): ("parallel_environment", str.strip),
     ("processing", "processes"): ("processes", lambda v: tuple(parse_list(v))),
     ("logging", "level"): ("log_level", lambda v: v.strip().upper()),
     ("logging", "file"): ("log_file", str),
@@ -335,6 +351,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             if values.get(name) and not Path(values[name]).is_absolute():
                 values[name] = str(base / values[name])
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if values.get("mode") == "scheduler" and "poll_interval" not in values:
+        # hundreds of users' servers share one scheduler controller: ask it gently
+        values["poll_interval"] = SCHEDULER_POLL_INTERVAL
     known = {f.name for f in fields(Config)}
     unknown = set(values) - known
     if unknown:

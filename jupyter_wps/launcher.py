@@ -149,9 +149,7 @@ def make_outputs(
         if spec is None:
             continue
         if request.identifier not in result:
-            if form.outputs:
-                raise RuntimeError(f"the process did not produce output {request.identifier!r}")
-            continue
+            continue  # outputs may depend on the inputs (echo): only those produced are sent
         value = result[request.identifier]
         by_reference = request.as_reference or form.raw
         output = OutputValue(request.identifier, spec, uom=request.uom)

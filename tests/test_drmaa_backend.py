@@ -27,7 +27,7 @@ from live import LiveServer
 from lxml import etree
 from schema import assert_valid
 
-from jupyter_wps.backends import FINISHED
+from jupyter_wps.backends import FINISHED, default_resources
 from jupyter_wps.backends.drmaa import (
     GRID_ENGINE,
     PBS,
@@ -468,7 +468,7 @@ async def main():
     b = module.DRMAABackend(config, lambda *args: None)
     assert a._session is b._session and module._shared.users == 2
     jobdir = Path(tempfile.mkdtemp())  # no job in it: the launcher exits with code 2
-    native = await a.submit("0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", jobdir, None)
+    native = await a.submit("0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", jobdir, None, {})
     await a.close()  # b still uses the session: it sees the job a submitted, and reaps it
     assert module._shared is b._session and module._shared.users == 1
     for _ in range(300):
@@ -549,29 +549,34 @@ def test_drm_family():
     assert drm_family("IBM Spectrum LSF 10.1", "FedStage DRMAA for LSF") is None
 
 
+def spec(settings: Config, family: str | None) -> str:
+    """The native specification of a job with the operator's resources."""
+    return native_specification(settings, family, default_resources(settings))
+
+
 def test_native_specification_per_drm():
     resources = config(queue="short", account="proj1", walltime="1-02:30:00", memory="8GB", cores=4)
-    assert native_specification(resources, GRID_ENGINE) == (
+    assert spec(resources, GRID_ENGINE) == (
         "-q short -P proj1 -l h_rt=26:30:00 -l h_vmem=2G -pe smp 4"
     )
-    assert native_specification(resources, PBS) == (
+    assert spec(resources, PBS) == (
         "-q short -A proj1 -l walltime=26:30:00 -l mem=8gb -l nodes=1:ppn=4"
     )
-    assert native_specification(resources.replace(qos="debug"), SLURM) == (
+    assert spec(resources.replace(qos="debug"), SLURM) == (
         "--partition=short --account=proj1 --qos=debug --time=1-02:30:00 --mem=8G --cpus-per-task=4"
     )
     # the operator's own specification comes last (it wins), and alone without resources
-    assert native_specification(config(drmaa_native_specification="-l gpu=1"), None) == "-l gpu=1"
+    assert spec(config(drmaa_native_specification="-l gpu=1"), None) == "-l gpu=1"
     assert (
-        native_specification(config(walltime="90", drmaa_native_specification="-R y"), GRID_ENGINE)
+        spec(config(walltime="90", drmaa_native_specification="-R y"), GRID_ENGINE)
         == "-l h_rt=1:30:00 -R y"
     )
     with pytest.raises(ConfigError, match="qos"):
-        native_specification(config(qos="high"), GRID_ENGINE)
+        spec(config(qos="high"), GRID_ENGINE)
     with pytest.raises(ConfigError, match="drmaa_native_specification"):
-        native_specification(config(queue="short"), None)
+        spec(config(queue="short"), None)
     with pytest.raises(ConfigError, match="memory"):
-        native_specification(config(memory="lots"), GRID_ENGINE)
+        spec(config(memory="lots"), GRID_ENGINE)
 
 
 def test_sizes_and_times():

@@ -494,17 +494,17 @@ async def test_submit_defers_on_limits_and_never_submits_twice(slurm_env, tmp_pa
         "(job submit limit, user'\\''s size and/or time limits)' >&2; exit 1\n",
     )
     with pytest.raises(SubmitLater, match="job submit limit"):
-        await backend.submit(job_id, jobdir, None)
+        await backend.submit(job_id, jobdir, None, {})
     assert (jobdir / "job.sh").exists()
     assert await backend.find(job_id) is None  # not on Slurm
 
     backend.commands["sbatch"] = sbatch  # job.sh exists: looked up, not found, submitted
-    native = await backend.submit(job_id, jobdir, None)
+    native = await backend.submit(job_id, jobdir, None, {})
     try:
         assert native.isdigit()
         assert await backend.find(job_id) == native
         backend.commands["sbatch"] = "/bin/false"  # a second submission would fail
-        assert await backend.submit(job_id, jobdir, None) == native
+        assert await backend.submit(job_id, jobdir, None, {}) == native
 
         backend.commands["sbatch"] = fake_command(
             tmp_path / "sbatch-refuses",
@@ -513,7 +513,7 @@ async def test_submit_defers_on_limits_and_never_submits_twice(slurm_env, tmp_pa
         other = workdir / str(uuid.uuid4())
         other.mkdir(mode=0o700)
         with pytest.raises(SlurmCommandError, match="invalid partition specified"):
-            await backend.submit(other.name, other, None)
+            await backend.submit(other.name, other, None, {})
 
         # a failed or slow query raises (the manager then changes nothing)
         backend.commands["squeue"] = "/bin/false"
@@ -521,7 +521,7 @@ async def test_submit_defers_on_limits_and_never_submits_twice(slurm_env, tmp_pa
             await backend.states([native])
         assert await backend.find(job_id) is None  # cannot tell: submit() looks again
         with pytest.raises(SubmitLater):  # and never submits while it cannot tell
-            await backend.submit(job_id, jobdir, None)
+            await backend.submit(job_id, jobdir, None, {})
         backend.commands["squeue"] = fake_command(tmp_path / "squeue-slow", "sleep 10\n")
         backend.command_timeout = 0.5
         began = time.monotonic()

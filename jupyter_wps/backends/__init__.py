@@ -9,12 +9,13 @@ from __future__ import annotations
 import abc
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
-from ..config import Config
+from ..config import OVERRIDABLE, Config
 
 #: Environment variables never handed to a job: credentials of the server and the hub.
 SECRET_VARIABLES = frozenset(
@@ -44,6 +45,15 @@ class NativeState:
     @property
     def alive(self) -> bool:
         return self.state in (QUEUED, RUNNING)
+
+
+#: A job's batch resources: queue, account, qos, walltime, memory, cores (those set).
+Resources = Mapping[str, Any]
+
+
+def default_resources(config: Config) -> dict[str, Any]:
+    """The operator's resources for every job (``[processing]`` queue, walltime, ...)."""
+    return {name: getattr(config, name) for name in OVERRIDABLE if getattr(config, name)}
 
 
 class SubmitLater(Exception):
@@ -95,8 +105,14 @@ class Backend(abc.ABC):
         return env
 
     @abc.abstractmethod
-    async def submit(self, job_id: str, jobdir: Path, interpreter: str | None) -> str:
-        """Start (or queue on the scheduler) the job's launcher; return its native id."""
+    async def submit(
+        self, job_id: str, jobdir: Path, interpreter: str | None, resources: Resources
+    ) -> str:
+        """Start (or queue on the scheduler) the job's launcher; return its native id.
+
+        ``resources`` are the job's own (queue, account, qos, walltime, memory, cores),
+        resolved from the operator's defaults, the process and the request.
+        """
 
     @abc.abstractmethod
     async def states(self, native_ids: Iterable[str]) -> dict[str, NativeState]:

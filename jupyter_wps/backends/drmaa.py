@@ -48,7 +48,9 @@ from . import (
     Backend,
     ExitCallback,
     NativeState,
+    Resources,
     SubmitLater,
+    default_resources,
 )
 
 log = logging.getLogger("jupyter_wps")
@@ -122,20 +124,20 @@ def memory_units(size: int) -> tuple[int, str]:
     return math.ceil(size / 1024), "K"
 
 
-def native_specification(config: Config, family: str | None) -> str:
-    """``drmaa_native_specification`` plus the config's resources, in the DRM's words.
+def native_specification(config: Config, family: str | None, resources: Resources) -> str:
+    """``drmaa_native_specification`` plus the job's resources, in the DRM's words.
 
     The operator's own specification comes last, so that what it says wins.
     Resources a DRM cannot be asked for raise ConfigError (at server start).
     """
     options: list[str] = []
+    queue, account, qos, walltime, memory_text = (
+        str(resources.get(key) or "") for key in ("queue", "account", "qos", "walltime", "memory")
+    )
+    cores = int(resources.get("cores") or 1)
     wanted = {
-        key: getattr(config, key)
-        for key in ("queue", "account", "qos", "walltime", "memory")
-        if getattr(config, key)
+        key: value for key, value in resources.items() if value and (key != "cores" or cores > 1)
     }
-    if config.cores > 1:
-        wanted["cores"] = config.cores
 
     def refuse(key: str, problem: str) -> ConfigError:
         return ConfigError(config.source, "processing", key, problem)
@@ -148,52 +150,52 @@ def native_specification(config: Config, family: str | None) -> str:
             "its resources in drmaa_native_specification instead",
         )
     try:
-        seconds = walltime_seconds(config.walltime) if config.walltime else None
-        memory = memory_bytes(config.memory) if config.memory else None
+        seconds = walltime_seconds(walltime) if walltime else None
+        memory = memory_bytes(memory_text) if memory_text else None
     except ValueError as exc:
         raise refuse("walltime" if "walltime" in str(exc) else "memory", str(exc)) from None
     if family == GRID_ENGINE:
-        if config.qos:
+        if qos:
             raise refuse("qos", "Grid Engine has no QOS; use drmaa_native_specification")
-        if config.queue:
-            options += ["-q", config.queue]
-        if config.account:
-            options += ["-P", config.account]
+        if queue:
+            options += ["-q", queue]
+        if account:
+            options += ["-P", account]
         if seconds is not None:
             options += ["-l", f"h_rt={hms(seconds)}"]
         if memory is not None:  # h_vmem is per slot: the job's memory over its cores
-            amount, unit = memory_units(math.ceil(memory / config.cores))
+            amount, unit = memory_units(math.ceil(memory / cores))
             options += ["-l", f"h_vmem={amount}{unit}"]
-        if config.cores > 1:
-            options += ["-pe", "smp", str(config.cores)]
+        if cores > 1:
+            options += ["-pe", config.parallel_environment, str(cores)]
     elif family == PBS:
-        if config.qos:
+        if qos:
             raise refuse("qos", "PBS/Torque has no QOS option; use drmaa_native_specification")
-        if config.queue:
-            options += ["-q", config.queue]
-        if config.account:
-            options += ["-A", config.account]
+        if queue:
+            options += ["-q", queue]
+        if account:
+            options += ["-A", account]
         if seconds is not None:
             options += ["-l", f"walltime={hms(seconds)}"]
         if memory is not None:
             amount, unit = memory_units(memory)
             options += ["-l", f"mem={amount}{unit.lower()}b"]
-        if config.cores > 1:
-            options += ["-l", f"nodes=1:ppn={config.cores}"]
+        if cores > 1:
+            options += ["-l", f"nodes=1:ppn={cores}"]
     elif family == SLURM:
-        if config.queue:
-            options.append(f"--partition={config.queue}")
-        if config.account:
-            options.append(f"--account={config.account}")
-        if config.qos:
-            options.append(f"--qos={config.qos}")
-        if config.walltime:
-            options.append(f"--time={config.walltime}")
+        if queue:
+            options.append(f"--partition={queue}")
+        if account:
+            options.append(f"--account={account}")
+        if qos:
+            options.append(f"--qos={qos}")
+        if walltime:
+            options.append(f"--time={walltime}")
         if memory is not None:
             amount, unit = memory_units(memory)
             options.append(f"--mem={amount}{unit}")
-        if config.cores > 1:
-            options.append(f"--cpus-per-task={config.cores}")
+        if cores > 1:
+            options.append(f"--cpus-per-task={cores}")
     spec = " ".join(shlex.quote(option) for option in options)
     return " ".join(part for part in (spec, config.drmaa_native_specification.strip()) if part)
 
@@ -412,7 +414,8 @@ class DRMAABackend(Backend):
         self._session: _Session | None = _acquire()
         self.family = drm_family(self._session.drms_info, self._session.implementation)
         try:
-            self.native_specification = native_specification(config, self.family)
+            # the operator's resources, checked at server start
+            native_specification(config, self.family, default_resources(config))
         except BaseException:
             self._release_now()
             raise
@@ -454,10 +457,12 @@ class DRMAABackend(Backend):
             raise ValueError(f"{command[0]!r} is not an absolute path (the job has no PATH)")
         return with_prologue(command, self.config.prologue)
 
-    async def submit(self, job_id: str, jobdir: Path, interpreter: str | None) -> str:
+    async def submit(
+        self, job_id: str, jobdir: Path, interpreter: str | None, resources: Resources
+    ) -> str:
         command = self.command(Path(jobdir), interpreter)
         environment = self.explicit_environment()
-        spec = self.native_specification
+        spec = native_specification(self.config, self.family, resources)
 
         def run_job(drmaa: Any, session: Any) -> str:
             template = session.createJobTemplate()

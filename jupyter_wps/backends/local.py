@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import Config
-from . import FINISHED, RUNNING, Backend, ExitCallback, NativeState
+from . import FINISHED, RUNNING, Backend, ExitCallback, NativeState, Resources
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled.
 KILL_GRACE = 3.0
@@ -51,7 +51,9 @@ class LocalBackend(Backend):
         self.capacity = config.parallelprocesses if config.parallelprocesses > 0 else None
         self._waiters: dict[str, asyncio.Task[None]] = {}
 
-    async def submit(self, job_id: str, jobdir: Path, interpreter: str | None) -> str:
+    async def submit(
+        self, job_id: str, jobdir: Path, interpreter: str | None, resources: Resources
+    ) -> str:
         log_fd = os.open(
             jobdir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600
         )

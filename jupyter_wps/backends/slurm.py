@@ -43,8 +43,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..config import OVERRIDABLE, Config, parse_size
-from ..jobs.jobdir import JobDir
+from ..config import Config, parse_size
 from . import (
     FINISHED,
     QUEUED,
@@ -54,6 +53,7 @@ from . import (
     Backend,
     ExitCallback,
     NativeState,
+    Resources,
     SubmitLater,
 )
 
@@ -349,18 +349,8 @@ class SlurmBackend(Backend):
 
     # ------------------------------------------------------------------ submission
 
-    def job_resources(self, jobdir: Path) -> dict[str, object]:
-        """The job's batch resources: those resolved into its ``job.json`` (operator
-        defaults, process, request), else the configuration's."""
-        with contextlib.suppress(OSError, ValueError):
-            record = JobDir(jobdir).read_record()
-            if record is not None and isinstance(record.get("resources"), dict):
-                return dict(record["resources"])
-        return {name: getattr(self.config, name) for name in OVERRIDABLE}
-
-    def sbatch_options(self, job_id: str, jobdir: Path) -> list[str]:
+    def sbatch_options(self, job_id: str, jobdir: Path, resources: Resources) -> list[str]:
         """The job's sbatch options (in job.sh and on the command line)."""
-        resources = self.job_resources(jobdir)
         options = [
             f"--job-name=wps-{job_id[:8]}",
             # % starts a filename pattern in --output: a literal one is %%
@@ -383,10 +373,12 @@ class SlurmBackend(Backend):
                 options.append(f"--{option}={value}")
         return options
 
-    def job_script(self, job_id: str, jobdir: Path, interpreter: str | None) -> str:
+    def job_script(
+        self, job_id: str, jobdir: Path, interpreter: str | None, resources: Resources
+    ) -> str:
         """The text of ``job.sh``: options, explicit environment, prologue, the launcher."""
         lines = ["#!/bin/sh"]
-        for option in self.sbatch_options(job_id, jobdir):
+        for option in self.sbatch_options(job_id, jobdir, resources):
             name, _, value = option.partition("=")
             lines.append(f"#SBATCH {name}={_sbatch_value(value)}")
         lines.append(f"# jupyter-wps job {job_id}: runs the launcher of this job directory")
@@ -399,10 +391,12 @@ class SlurmBackend(Backend):
         lines.append(f"exec {shlex.join(self.launcher_command(jobdir, interpreter))}")
         return "\n".join(lines) + "\n"
 
-    async def submit(self, job_id: str, jobdir: Path, interpreter: str | None) -> str:
+    async def submit(
+        self, job_id: str, jobdir: Path, interpreter: str | None, resources: Resources
+    ) -> str:
         jobdir = Path(jobdir)
         script = jobdir / "job.sh"
-        text = self.job_script(job_id, jobdir, interpreter).encode()
+        text = self.job_script(job_id, jobdir, interpreter, resources).encode()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             fd = os.open(script, flags, 0o700)
@@ -423,7 +417,11 @@ class SlurmBackend(Backend):
             with contextlib.suppress(OSError):
                 script.unlink()
             raise
-        argv = [self.commands["sbatch"], "--parsable", *self.sbatch_options(job_id, jobdir)]
+        argv = [
+            self.commands["sbatch"],
+            "--parsable",
+            *self.sbatch_options(job_id, jobdir, resources),
+        ]
         try:
             code, out, err = await self._run(*argv, str(script), cwd=jobdir)
         except SlurmCommandError as exc:

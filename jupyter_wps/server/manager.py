@@ -63,6 +63,8 @@ LEASE_TTL = 30.0
 SCAN_INTERVAL = 3.0
 #: seconds before a submission the scheduler deferred is tried again
 SUBMIT_RETRY = 5.0
+#: seconds after a dismissal before the scheduler is asked again to cancel the job
+CANCEL_RETRY = 15.0
 _URLS = re.compile(rb"urn:jupyter-wps:base(/(?:status|outputs)/[^\"<?\s]*)?")
 
 
@@ -345,11 +347,23 @@ class JobManager:
         job.dir.write_record(job.record)  # a crash from here on: find() it after a restart
         try:
             job.record["native_id"] = await self.backend.submit(
-                job.id, job.dir.path, job.record["runtime"].get("interpreter")
+                job.id,
+                job.dir.path,
+                job.record["runtime"].get("interpreter"),
+                job.record.get("resources", {}),
             )
         except SubmitLater as exc:
-            log.info("the scheduler deferred job %s: %s", job.id, exc)
             self._running.discard(job.id)
+            since = job.record.setdefault("deferred_since", now().isoformat())
+            waited = (now() - dt.datetime.fromisoformat(since)).total_seconds()
+            if waited > self.config.submit_timeout:
+                self._set_verdict(
+                    job, "failed", f"the scheduler refused the job for {waited:.0f} s: {exc}"
+                )
+                return True
+            log.info("the scheduler deferred job %s: %s", job.id, exc)
+            job.record["deferred"] = str(exc)
+            job.dir.write_record(job.record)
             return False
         except Exception as exc:  # the backend refused: the job fails, visibly
             log.exception("submitting job %s failed", job.id)
@@ -470,6 +484,10 @@ class JobManager:
             self._on_exit(job.id, state.exit_code, state.reason)
         else:
             job.missing = 0
+            if job.verdict is not None and job.verdict.get("state") == "dismissed":
+                dismissed = dt.datetime.fromisoformat(job.verdict["time"])
+                if (now() - dismissed).total_seconds() > CANCEL_RETRY:
+                    asyncio.ensure_future(self._cancel(job))  # dismissed, yet still there
 
     # ------------------------------------------------------------------ state
 
@@ -585,11 +603,20 @@ class JobManager:
             with contextlib.suppress(OSError, ValueError):
                 job.record = job.dir.read_record() or job.record
         if job.native_id and (job.id in self._running or not self.lease.held):
-            await self.backend.cancel(job.native_id)
+            await self._cancel(job)
         else:
             with contextlib.suppress(ValueError):
                 self._queue.remove(job.id)
             self._delete_outputs(job)
+
+    async def _cancel(self, job: Job) -> None:
+        """Ask the scheduler to stop the job; if that fails, the watch loop asks again."""
+        try:
+            await self.backend.cancel(job.native_id or "")
+        except Exception:
+            log.warning(
+                "cancelling job %s (%s) failed; will retry", job.id, job.native_id, exc_info=True
+            )
 
     def _delete_outputs(self, job: Job) -> None:
         outputs_dir = Path(job.record.get("outputs_dir") or job.dir.outputs_dir)

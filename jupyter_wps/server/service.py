@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..config import OVERRIDABLE, Config, parse_int, parse_walltime
+from ..backends import default_resources
+from ..config import Config, parse_int, parse_memory, parse_walltime
 from ..process import ComplexData, ComplexInput, Process, ProcessRegistry
 from ..wps import response as wps_response
 from ..wps.exceptions import (
@@ -46,6 +47,8 @@ from ..wps.request import (
 from .manager import Job, JobManager
 
 XML = "text/xml; charset=utf-8"
+#: how per-request resources are read (and checked)
+PARSERS = {"cores": parse_int, "walltime": parse_walltime, "memory": parse_memory}
 
 #: WPS 1.0.0 state -> WPS 2.0 StatusInfo state
 WPS2_STATES = {
@@ -153,9 +156,7 @@ class WPSService:
     def resources(self, process: Process, requested: dict[str, str]) -> dict[str, Any]:
         """The job's batch resources: the operator's defaults, the process author's, then
         what the request asks for, where the operator allows it."""
-        resources: dict[str, Any] = {
-            name: getattr(self.config, name) for name in OVERRIDABLE if getattr(self.config, name)
-        }
+        resources = default_resources(self.config)
         resources.update(process.resources)
         for name, value in requested.items():
             if name not in self.config.allowed_overrides:
@@ -163,11 +164,7 @@ class WPSService:
                     f"{name} cannot be chosen per request on this server", locator=name
                 )
             try:
-                resources[name] = (
-                    parse_int(value)
-                    if name == "cores"
-                    else (parse_walltime(value) if name == "walltime" else value.strip())
-                )
+                resources[name] = PARSERS.get(name, str.strip)(value)
             except ValueError as exc:
                 raise InvalidParameterValue(str(exc), locator=name) from None
         return resources
