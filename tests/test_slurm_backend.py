@@ -22,7 +22,14 @@ from live import LiveServer
 from lxml import etree
 from schema import assert_valid
 
-from jupyter_wps.backends import FINISHED, QUEUED, RUNNING, UNKNOWN, SubmitLater
+from jupyter_wps.backends import (
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    UNKNOWN,
+    SubmitLater,
+    default_resources,
+)
 from jupyter_wps.backends.slurm import (
     JobCompIndex,
     SlurmBackend,
@@ -547,7 +554,7 @@ def test_job_script_quotes_everything(tmp_path, monkeypatch):
     backend = SlurmBackend.__new__(SlurmBackend)  # no Slurm needed to write a script
     backend.config = config
     jobdir = tmp_path / "with space %j"
-    script = backend.job_script("0123456789abcdef", jobdir, None)
+    script = backend.job_script("0123456789abcdef", jobdir, None, default_resources(config))
     assert "JUPYTERHUB_API_TOKEN" not in script and "secret" not in script
     assert f'#SBATCH --output="{str(jobdir).replace("%", "%%")}/launcher.log"' in script
     for option in ("--partition=debug", "--time=00:10:00", "--mem=1G", "--cpus-per-task=2"):
