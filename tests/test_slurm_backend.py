@@ -570,12 +570,10 @@ def test_job_script_quotes_everything(tmp_path, monkeypatch):
     assert out.splitlines()[0] == "prologue"
     assert f"-m jupyter_wps.launcher {jobdir}" in out
 
-    # the job's own resources, resolved into its job.json, win over the configuration's
-    jobdir.mkdir()
-    (jobdir / "job.json").write_text(
-        json.dumps({"resources": {"queue": "long", "memory": "1.5G", "cores": 4}})
+    # the job's own resources (resolved into its job.json by the server) are what counts
+    options = backend.sbatch_options(
+        "0123456789abcdef", jobdir, {"queue": "long", "memory": "1.5G", "cores": 4}
     )
-    options = backend.sbatch_options("0123456789abcdef", jobdir)
     assert {"--partition=long", "--mem=1536M", "--cpus-per-task=4"} <= set(options)
     assert not any(o.startswith("--time") for o in options)
 
