@@ -52,6 +52,7 @@ from ..process import Process
 from ..wps.exceptions import NoApplicableCode, NoSuchJob, ServerBusy
 from ..wps.request import DataInput, ResponseForm
 from ..wps.response import Status, StatusSummary, execute_response, read_status
+from .published import PublishedProcess
 
 log = logging.getLogger("jupyter_wps")
 
@@ -101,6 +102,40 @@ class Job:
         return self.record.get("native_id")
 
 
+class JobQueue:
+    """Jobs waiting for the backend: synchronous ones first (a client is waiting), each
+    kind in the order it came."""
+
+    def __init__(self) -> None:
+        self._sync: collections.deque[str] = collections.deque()
+        self._async: collections.deque[str] = collections.deque()
+
+    def push(self, job_id: str, sync: bool, front: bool = False) -> None:
+        queue = self._sync if sync else self._async
+        if front:
+            queue.appendleft(job_id)
+        else:
+            queue.append(job_id)
+
+    def pop(self) -> str:
+        return (self._sync or self._async).popleft()
+
+    def remove(self, job_id: str) -> None:
+        for queue in (self._sync, self._async):
+            with contextlib.suppress(ValueError):
+                queue.remove(job_id)
+
+    def clear(self) -> None:
+        self._sync.clear()
+        self._async.clear()
+
+    def __len__(self) -> int:
+        return len(self._sync) + len(self._async)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._sync or job_id in self._async
+
+
 class JobManager:
     """Submits, watches, cancels and cleans up the jobs of one workdir."""
 
@@ -110,7 +145,7 @@ class JobManager:
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.backend = backend or load_backend(config.backend_name)(config, self._on_exit)
         self.jobs: dict[str, Job] = {}
-        self._queue: collections.deque[str] = collections.deque()
+        self._queue = JobQueue()
         self._running: set[str] = set()
         self._secret = self._load_secret()
         self._wakeup = asyncio.Event()
@@ -229,7 +264,8 @@ class JobManager:
                 self._running.add(job.id)
                 self.backend.adopt(job.id, job.native_id)
         pending.sort(key=lambda j: j.record.get("created", ""))
-        self._queue.extend(job.id for job in pending)
+        for job in pending:
+            self._queue.push(job.id, sync=job.record.get("sync", False))
         if self._queue:
             self._wakeup.set()
 
@@ -257,6 +293,9 @@ class JobManager:
             raise ServerBusy(
                 f"{active} jobs are queued or running; the limit is {self.config.maxprocesses}"
             )
+        # a process published from a kernel: its pickle's bytes, copied, never loaded here
+        published = isinstance(process, PublishedProcess)
+        pickled = process.read_pickle() if published else None
         jobdir = JobDir.create(self.workdir)
         outputs_dir = jobdir.outputs_dir
         if self.config.outputpath:
@@ -276,17 +315,22 @@ class JobManager:
             "sync": sync,
             "language": self.config.language,
             "outputs_dir": str(outputs_dir),
-            "runtime": runtime_versions(),
+            # the interpreter the job runs under and the versions that pickled its process:
+            # the publishing kernel's for a published process
+            "runtime": dict(process.runtime) if published else runtime_versions(),
             "resources": resources or {},
         }
+        if published:
+            record["published"] = {"owner": process.owner, "time": process.published}
         dump_payload(
             jobdir,
             JobPayload(
-                process_ref=process.import_path,
-                process=None if process.import_path else process,
+                process_ref=None if published else process.import_path,
+                process=None if published or process.import_path else process,
                 inputs=inputs,
                 response=form,
                 lineage=lineage if form.lineage else None,
+                process_pickle=pickled,
             ),
         )
         jobdir.write_record(record)
@@ -306,10 +350,7 @@ class JobManager:
         self.jobs[job.id] = job
         if not self.lease.held:
             return job  # the lease holder finds it at its next scan
-        if sync:
-            self._queue.appendleft(job.id)
-        else:
-            self._queue.append(job.id)
+        self._queue.push(job.id, sync=sync)
         self._wakeup.set()
         return job
 
@@ -329,13 +370,13 @@ class JobManager:
             while self._queue and (
                 self.backend.capacity is None or len(self._running) < self.backend.capacity
             ):
-                job = self.jobs.get(self._queue.popleft())
+                job = self.jobs.get(self._queue.pop())
                 if job is not None:
                     self._refresh_verdict(job)
                 if job is None or job.verdict is not None or not self.lease.held:
                     continue
                 if not await self._submit(job):
-                    self._queue.appendleft(job.id)
+                    self._queue.push(job.id, sync=job.record.get("sync", False), front=True)
                     await asyncio.sleep(SUBMIT_RETRY)
                     self._wakeup.set()
                     break
@@ -605,8 +646,7 @@ class JobManager:
         if job.native_id and (job.id in self._running or not self.lease.held):
             await self._cancel(job)
         else:
-            with contextlib.suppress(ValueError):
-                self._queue.remove(job.id)
+            self._queue.remove(job.id)
             self._delete_outputs(job)
 
     async def _cancel(self, job: Job) -> None:
