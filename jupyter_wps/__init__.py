@@ -35,15 +35,17 @@ __all__ = [
     "connect",
     "process",
     "progress",
+    "publish",
+    "unpublish",
 ]
 
 
 def __getattr__(name: str) -> Any:
     # the notebook client (owslib, requests) loads on first use, not at import
-    if name == "connect":
-        from .client import connect
+    if name in ("connect", "publish", "unpublish"):
+        from . import client
 
-        return connect
+        return getattr(client, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

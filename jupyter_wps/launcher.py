@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import dill
+
 from .jobs import (
     BASE_URL_PLACEHOLDER,
     JobDir,
@@ -189,12 +191,16 @@ def check_runtime(record: Mapping[str, Any]) -> str | None:
     """Why this interpreter must not load the job (another Python or dill), or None."""
     wrote = record.get("runtime", {})
     here = runtime_versions()
+    # a published process was pickled by its kernel, whose versions the record holds
+    writer = "the job was written by"
+    if record.get("published"):
+        writer = "the process was published from"
     for key in ("python", "dill"):
         if key not in wrote:
             continue
         if wrote[key].split(".")[:2] != here[key].split(".")[:2]:
             return (
-                f"the job was written by {key} {wrote[key]} but the launcher runs {key} "
+                f"{writer} {key} {wrote[key]} but the launcher runs {key} "
                 f"{here[key]} ({sys.executable}); run it with {wrote.get('interpreter')}"
             )
     return None
@@ -222,11 +228,12 @@ def run(jobdir: JobDir) -> int:
         if problem:
             raise RuntimeError(problem)
         payload: JobPayload = load_payload(jobdir)
-        process = (
-            _find_process(payload.process_ref, record["process"])
-            if payload.process_ref
-            else payload.process
-        )
+        if getattr(payload, "process_pickle", None) is not None:
+            process = _load_published(payload.process_pickle, record["process"])
+        elif payload.process_ref:
+            process = _find_process(payload.process_ref, record["process"])
+        else:
+            process = payload.process
         writer.process = process
         writer.lineage = (payload.lineage, payload.response) if payload.lineage else None
     except Exception as exc:  # UnsafeJobFile, version mismatch, unpickling errors
@@ -254,6 +261,22 @@ def run(jobdir: JobDir) -> int:
         return 0
     writer.succeeded(outputs)
     return 0
+
+
+def _load_published(data: bytes, identifier: str) -> Process:
+    """A process published from a kernel: its pickle, loaded here and nowhere else.
+
+    ``job.dill`` passed the trusted-file checks, and this interpreter is the one
+    the job names (the publishing kernel's, checked by :func:`check_runtime`).
+    """
+    loaded = dill.loads(data)
+    if not isinstance(loaded, Process):
+        raise TypeError(f"the published pickle holds a {type(loaded).__name__}, not a Process")
+    if loaded.identifier != identifier:
+        raise LookupError(
+            f"the published pickle holds process {loaded.identifier!r}, not {identifier!r}"
+        )
+    return loaded
 
 
 def _find_process(ref: str, identifier: str) -> Process:

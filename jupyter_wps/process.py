@@ -589,6 +589,10 @@ class ProcessRegistry:
         for proc in as_processes(obj, import_path):
             self.add(proc)
 
+    def remove(self, identifier: str) -> Process | None:
+        """Take a process out (a published one, unpublished); the process, or None."""
+        return self.processes.pop(identifier, None)
+
     def get(self, identifier: str) -> Process | None:
         return self.processes.get(identifier)
 

@@ -7,11 +7,15 @@
 >>> job = client.sleep(seconds=5, wait=False)
 >>> job.result()
 'Slept for 5.0 seconds'
+>>> @publish                       # a notebook function, a process of the server
+... def double(x: int) -> int:
+...     return 2 * x
 """
 
 from .connect import Endpoint, ServerNotFound, connect, find_endpoint
 from .job import Job, ProcessError, Reference, WPSError
 from .processes import ProcessDescription, WPSClient
+from .publish import publish, unpublish
 
 __all__ = [
     "Endpoint",
@@ -24,4 +28,6 @@ __all__ = [
     "WPSError",
     "connect",
     "find_endpoint",
+    "publish",
+    "unpublish",
 ]

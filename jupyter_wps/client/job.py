@@ -145,8 +145,11 @@ def error_from_reply(status: int, content: bytes, url: str, context: str = "") -
         root = parse_xml(content)
     except etree.XMLSyntaxError:
         root = None
+    problem = _json_problem(content) if root is None else None
     if root is not None and local(root) == "ExceptionReport":
         error = WPSError.from_report(root, status, context)
+    elif problem is not None:  # the JSON API's errors: {"type", "title", "status", "detail"}
+        error = WPSError(problem[1], problem[0], status=status, context=context)
     else:
         snippet = content[:300].decode("utf-8", "replace").strip()
         error = WPSError(f"HTTP {status} from {url}: {snippet}", status=status, context=context)
@@ -156,6 +159,17 @@ def error_from_reply(status: int, content: bytes, url: str, context: str = "") -
             "(a Jupyter or JupyterHub token) or headers= to connect()",
         )
     return error
+
+
+def _json_problem(content: bytes) -> tuple[str, str] | None:
+    """(title, detail) of a JSON API error, or None."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("detail"), str):
+        return None
+    return str(data.get("title") or data.get("type") or ""), data["detail"]
 
 
 # --------------------------------------------------------------------------- values

@@ -38,7 +38,7 @@ from owslib.wps import (
     WPSExecution,
 )
 
-from ..process import SUFFIXES, BoundingBox, ComplexData, Format
+from ..process import SUFFIXES, BoundingBox, ComplexData, Format, Process
 from .job import (
     LITERAL_TYPES,
     Job,
@@ -694,6 +694,11 @@ class WPSClient:
             timeout=timeout,
             auth=Authentication(verify=verify),
         )
+        self._base_class = type(self)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the server's processes again (say, after one was published)."""
         params = {"service": "WPS", "request": "GetCapabilities", "version": "1.0.0"}
         capabilities = self._request("GET", self.url, params=params, context="GetCapabilities")
         self._wps.getcapabilities(xml=capabilities.content)
@@ -705,17 +710,40 @@ class WPSClient:
             else ("1.0.0",)
         )
         self.title = getattr(self._wps.identification, "title", None) or ""
-        self.processes: dict[str, Callable[..., Any]] = {}
-        self._by_name: dict[str, Callable[..., Any]] = {}
-        taken = set(dir(type(self))) | set(vars(self))  # a process never hides an attribute
+        processes: dict[str, Callable[..., Any]] = {}
+        by_name: dict[str, Callable[..., Any]] = {}
+        base = self._base_class
+        # a process never hides an attribute
+        taken = set(dir(base)) | set(vars(self)) | {"processes", "_by_name"}
         for process in self._describe([p.identifier for p in self._wps.processes], taken):
             function = make_function(self, process)
-            self.processes[process.identifier] = function
-            self._by_name[process.name] = function
+            processes[process.identifier] = function
+            by_name[process.name] = function
+        self.processes, self._by_name = processes, by_name
         # this client's own class has the processes as methods: dir(), help(client)
         namespace: dict[str, Any] = {"__doc__": self._doc(), "__module__": __name__}
         namespace.update((name, staticmethod(f)) for name, f in self._by_name.items())
-        self.__class__ = type(type(self).__name__, (type(self),), namespace)
+        self.__class__ = type(base.__name__, (base,), namespace)
+
+    # ------------------------------------------------------------------ publishing
+
+    def publish(
+        self, func_or_process: Callable[..., Any] | Process | None = None, **process_kwargs: Any
+    ) -> Any:
+        """Make a notebook function (or a Process) a process of this server.
+
+        ``@client.publish`` or ``@client.publish(title=...)`` as a decorator; see
+        :func:`jupyter_wps.client.publish`.
+        """
+        from .publish import publish
+
+        return publish(func_or_process, client=self, **process_kwargs)
+
+    def unpublish(self, identifier: str) -> None:
+        """Remove a process this user published from the server."""
+        from .publish import unpublish
+
+        unpublish(identifier, client=self)
 
     def _doc(self) -> str:
         abstract = getattr(self._wps.identification, "abstract", None) or ""

@@ -70,6 +70,10 @@ class JobPayload:
     #: the request's response form and inputs, for the status document
     response: Any
     lineage: Any = None
+    #: a process published from a kernel: its pickle (dill, by value) as the kernel sent
+    #: it. The server copies the bytes without loading them; the launcher, running under
+    #: the kernel's interpreter, loads them.
+    process_pickle: bytes | None = None
 
 
 def dump_payload(jobdir: JobDir, payload: JobPayload) -> None:

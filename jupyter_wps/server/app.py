@@ -16,6 +16,7 @@ from ..config import Config, ConfigError, load_config
 from ..process import ProcessRegistry, load_import_path
 from .handlers import handlers
 from .manager import JobManager
+from .published import PUBLISHED_DIR, PublishedStore
 from .service import WPSService
 
 log = logging.getLogger("jupyter_wps")
@@ -120,14 +121,18 @@ class WPSExtensionApp(ExtensionApp):
             self.log.critical("jupyter-wps cannot start: %s", exc)
             raise SystemExit(f"jupyter-wps: {exc}") from None
         self._setup_logging(config)
-        self.wps_service = WPSService(config, registry, manager)
+        # processes published from kernels, kept across restarts (never unpickled here)
+        published = PublishedStore(Path(config.workdir) / PUBLISHED_DIR, registry)
+        published.load()
+        self.wps_service = WPSService(config, registry, manager, published)
         self.settings.update(
             jupyter_wps_service=self.wps_service,
             jupyter_wps_server_owner=os.environ.get("JUPYTERHUB_USER") or getpass.getuser(),
         )
         self.log.info(
-            "jupyter-wps: %d processes, jobs in %s, backend %s (config %s)",
+            "jupyter-wps: %d processes (%d published), jobs in %s, backend %s (config %s)",
             len(registry),
+            len(published.processes()),
             config.workdir,
             manager.backend.name,
             config.source,

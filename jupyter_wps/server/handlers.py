@@ -34,6 +34,8 @@ from ..wps.exceptions import (
 from ..wps.request import DescribeProcess, GetCapabilities, parse_kvp, parse_xml_request
 from ..wps.response import exception_report
 from .manager import Job, JobManager
+from .published import MAX_REQUEST_BYTES as MAX_PUBLISH_REQUEST
+from .published import PublishError
 from .service import XML, Reply, WPSService
 
 log = logging.getLogger("jupyter_wps")
@@ -127,6 +129,8 @@ class BaseWPSHandler(ExtensionHandlerMixin, JupyterHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, OWSException):
             log.info("WPS %s %s: %s", value.code, value.locator or "", value.text)
+        elif isinstance(value, PublishError):
+            log.info("WPS publication refused (%s): %s", value.status, value.message)
         else:
             super().log_exception(typ, value, tb)
 
@@ -257,6 +261,8 @@ class APIBaseHandler(BaseWPSHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, OWSException):
             status, title, detail = int(exc.status), exc.code, exc.text
+        elif isinstance(exc, PublishError):
+            status, title, detail = exc.status, HTTPStatus(exc.status).phrase, exc.message
         elif isinstance(exc, web.HTTPError):
             status, title = exc.status_code, HTTPStatus(exc.status_code).phrase
             detail = exc.log_message or title
@@ -265,7 +271,50 @@ class APIBaseHandler(BaseWPSHandler):
         self.write_json({"type": title, "title": title, "status": status, "detail": detail}, status)
 
 
+@web.stream_request_body
 class ProcessListHandler(APIBaseHandler):
+    """``GET``: the processes; ``POST``: publish one from a kernel (JSON: the description,
+    the pickled process base64-encoded, the kernel's interpreter and versions)."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self._body = bytearray()
+        self._oversize = False
+        if self.request.method != "POST":
+            return
+        self.require_owner()  # before any of the body is read
+        length = self.request.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > MAX_PUBLISH_REQUEST:
+            raise PublishError(
+                413, f"the request is {length} bytes; the limit is {MAX_PUBLISH_REQUEST}"
+            )
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._oversize:
+            return
+        if len(self._body) + len(chunk) > MAX_PUBLISH_REQUEST:
+            self._oversize = True
+            self._body = bytearray()
+            return
+        self._body.extend(chunk)
+
+    @allow_unauthenticated
+    def post(self) -> None:
+        owner = self.require_owner()
+        if self._oversize:
+            raise PublishError(413, f"the request is larger than {MAX_PUBLISH_REQUEST} bytes")
+        self.track_activity()
+        try:
+            body = json.loads(bytes(self._body))
+        except ValueError as exc:
+            raise PublishError(400, f"the request is not JSON: {exc}") from None
+        process, created = self.service.publish(owner, body)
+        url = f"{self.wps_url}/api/processes/{process.identifier}"
+        self.set_header("Location", url)
+        self.write_json(
+            self.service.process_json(process, self.wps_url, detail=True), 201 if created else 200
+        )
+
     @allow_unauthenticated
     def get(self) -> None:
         self.require_owner()
@@ -293,6 +342,15 @@ class ProcessHandler(APIBaseHandler):
         if process is None:
             raise web.HTTPError(404, f"no process {process_id!r}")
         self.write_json(self.service.process_json(process, self.wps_url, detail=True))
+
+    @allow_unauthenticated
+    def delete(self, process_id: str) -> None:
+        """Unpublish a process published from a kernel (its owner only)."""
+        owner = self.require_owner()
+        self.track_activity()
+        self.service.unpublish(owner, process_id)
+        self.set_status(204)
+        self.finish()
 
 
 class JobListHandler(APIBaseHandler):

@@ -45,6 +45,7 @@ from ..wps.request import (
     negotiate_version,
 )
 from .manager import Job, JobManager
+from .published import PublishedProcess, PublishedStore, PublishError
 
 XML = "text/xml; charset=utf-8"
 #: how per-request resources are read (and checked)
@@ -74,15 +75,40 @@ class Reply:
 class WPSService:
     """WPS 1.0.0 operations (and WPS 2.0 job operations) over a registry and a job manager."""
 
-    def __init__(self, config: Config, registry: ProcessRegistry, manager: JobManager) -> None:
+    def __init__(
+        self,
+        config: Config,
+        registry: ProcessRegistry,
+        manager: JobManager,
+        published: PublishedStore | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry
         self.manager = manager
+        #: processes published from kernels (None: this server takes no publications)
+        self.published = published
         self._capabilities: dict[str, bytes] = {}
 
     def invalidate(self) -> None:
         """The registry changed: forget cached documents."""
         self._capabilities.clear()
+
+    # ------------------------------------------------------------------ publishing
+
+    def publish(self, owner: str, body: Any) -> tuple[PublishedProcess, bool]:
+        """A kernel publishes a process (see :class:`PublishedStore`); (it, whether new)."""
+        if self.published is None:
+            raise PublishError(404, "this server takes no published processes")
+        process, created = self.published.publish(owner, body)
+        self.invalidate()
+        return process, created
+
+    def unpublish(self, owner: str, identifier: str) -> PublishedProcess:
+        if self.published is None:
+            raise PublishError(404, "this server takes no published processes")
+        process = self.published.unpublish(owner, identifier)
+        self.invalidate()
+        return process
 
     async def handle(self, request: Request, owner: str, wps_url: str) -> Reply:
         if isinstance(request, GetCapabilities):
@@ -410,6 +436,13 @@ class WPSService:
                 },
             ],
         }
+        if isinstance(process, PublishedProcess):
+            data["published"] = {
+                "owner": process.owner,
+                "time": process.published,
+                "python": process.runtime["python"],
+                "dill": process.runtime["dill"],
+            }
         if detail:
             data["inputs"] = {i.identifier: _parameter_json(i) for i in process.inputs}
             data["outputs"] = {o.identifier: _parameter_json(o) for o in process.outputs}
