@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import platform
+import site
 import subprocess
 import sys
 import textwrap
@@ -123,6 +124,12 @@ def kernel_env(tmp_path_factory) -> Path:
         check=True,
     ).stdout.strip()
     (Path(purelib) / "kernel_only_units.py").write_text(KERNEL_ONLY_MODULE)
+    # the packages of the tests' environment too (jupyter_wps, dill...), even when that is
+    # itself a virtualenv (whose packages --system-site-packages does not reach)
+    outer = [p for p in site.getsitepackages() if os.path.isdir(p)]
+    (Path(purelib) / "tests_environment.pth").write_text(
+        f"import site; [site.addsitedir(p) for p in {outer!r}]\n"
+    )
     assert python != Path(sys.executable)
     return python
 
@@ -137,6 +144,9 @@ def run_kernel(
         "WPS_URL": server.wps_url,
         "WPS_TOKEN": token,
         "MARKERS": str(markers or cwd),
+        # what connect() finds when it is given nothing
+        "JUPYTER_WPS_URL": server.wps_url,
+        "JUPYTER_WPS_TOKEN": token,
     }
     result = subprocess.run(
         [str(python), "-c", code],
@@ -405,19 +415,20 @@ def _stand_in(x: int = 1) -> int:
 def test_unpublish_removes_it_from_capabilities(server, kernel_env, tmp_path):
     code = textwrap.dedent(
         """
-        import json, os
-        from jupyter_wps.client import connect
+        import json
+        from jupyter_wps import connect, publish, unpublish
 
-        client = connect(os.environ["WPS_URL"], token=os.environ["WPS_TOKEN"])
         prefix = "tmp"
 
-        @client.publish(identifier="short_lived", title="Short lived")
+        @publish(identifier="short_lived", title="Short lived")  # to the server it finds
         def short_lived(text: str) -> str:
             return f"{prefix}-{text}"
 
+        client = connect()
         before = sorted(client.processes)
         ran = client.short_lived("x")
-        client.unpublish("short_lived")
+        unpublish("short_lived")
+        client.refresh()
         print(json.dumps({"before": before, "after": sorted(client.processes), "ran": ran}))
         """
     )
