@@ -286,13 +286,18 @@ def _find_process(ref: str, identifier: str) -> Process:
     raise LookupError(f"{ref} does not define process {identifier!r}")
 
 
+def main_in_child(jobdir: JobDir) -> int:
+    """Run a job in this process (a fresh interpreter, or a child of the launcher pool)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    return run(jobdir)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
         print("usage: python -m jupyter_wps.launcher JOBDIR", file=sys.stderr)
         sys.exit(2)
-    signal.signal(signal.SIGTERM, _terminate)
-    sys.exit(run(JobDir(Path(args[0]).absolute())))
+    sys.exit(main_in_child(JobDir(Path(args[0]).absolute())))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,14 @@ adopted again only when a process with that pid *and* that start time (from
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..config import Config
@@ -20,6 +23,8 @@ from . import FINISHED, RUNNING, Backend, ExitCallback, NativeState, Resources
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled.
 KILL_GRACE = 3.0
+#: Seconds the launcher pool gets to exit when the server stops.
+POOL_EXIT_TIMEOUT = 5.0
 
 
 def process_start_time(pid: int) -> str | None:
@@ -41,8 +46,83 @@ def is_alive(native_id: str) -> bool:
     return pid.isdigit() and process_start_time(int(pid)) == start
 
 
+class LauncherPool:
+    """The server's side of the warm launcher pool (:mod:`.forkpool`).
+
+    Jobs are sent one line each and answered in order; exits are reported as they
+    happen. If the pool dies, the next job starts a new one, and the launchers it
+    had started are watched through ``/proc`` like adopted ones.
+    """
+
+    def __init__(self, preload: list[str], on_exit: Callable[[int, int], None]) -> None:
+        self.preload = preload
+        self.on_exit = on_exit
+        self._proc: asyncio.subprocess.Process | None = None
+        self._pending: collections.deque[asyncio.Future[int]] = collections.deque()
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def launch(self, jobdir: Path, env: dict[str, str]) -> int:
+        """Fork a launcher for ``jobdir``; its pid."""
+        async with self._lock:
+            if not self.running:
+                await self._start()
+            assert self._proc is not None and self._proc.stdin is not None
+            answer = asyncio.get_running_loop().create_future()
+            self._pending.append(answer)
+            self._proc.stdin.write(f"{jobdir}\t{json.dumps(env)}\n".encode())
+            await self._proc.stdin.drain()
+        return await answer
+
+    async def _start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "jupyter_wps.backends.forkpool",
+            *self.preload,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._reader = asyncio.ensure_future(self._read(self._proc))
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            kind, _, rest = line.decode().strip().partition(" ")
+            if kind == "exited":
+                pid, _, code = rest.partition(" ")
+                self.on_exit(int(pid), int(code))
+            elif self._pending:
+                answer = self._pending.popleft()
+                if kind == "started":
+                    answer.set_result(int(rest))
+                else:
+                    answer.set_exception(OSError(f"the launcher pool: {rest}"))
+        while self._pending:
+            self._pending.popleft().set_exception(OSError("the launcher pool exited"))
+
+    async def close(self) -> None:
+        """Let the pool exit (its launchers go on without it)."""
+        if self._proc is not None and self._proc.stdin is not None:
+            self._proc.stdin.close()
+            with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+                await asyncio.wait_for(self._proc.wait(), POOL_EXIT_TIMEOUT)
+        if self._reader is not None:
+            self._reader.cancel()
+        self._proc = None
+
+
 class LocalBackend(Backend):
-    """Runs each job's launcher as a subprocess, at most ``parallelprocesses`` at a time."""
+    """Runs each job's launcher on this machine, at most ``parallelprocesses`` at a time.
+
+    Launchers of the server's own Python are forked by the warm launcher pool; those
+    of another interpreter (a function published from a kernel) are started anew.
+    """
 
     name = "local"
 
@@ -50,16 +130,28 @@ class LocalBackend(Backend):
         super().__init__(config, on_exit)
         self.capacity = config.parallelprocesses if config.parallelprocesses > 0 else None
         self._waiters: dict[str, asyncio.Task[None]] = {}
+        #: launchers the pool forked and has not yet reported ended: pid -> (job, native)
+        self._forked: dict[int, tuple[str, str]] = {}
+        self._pool = LauncherPool(
+            ["jupyter_wps.processes", *(p.partition(":")[0] for p in config.processes)],
+            self._forked_exit,
+        )
 
     async def submit(
         self, job_id: str, jobdir: Path, interpreter: str | None, resources: Resources
     ) -> str:
+        command = self.launcher_command(jobdir, interpreter)
+        if command[:3] == [sys.executable, "-m", "jupyter_wps.launcher"]:
+            pid = await self._pool.launch(jobdir, self.job_environment())
+            native_id = f"{pid}:{process_start_time(pid)}"
+            self._forked[pid] = (job_id, native_id)
+            return native_id
         log_fd = os.open(
             jobdir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600
         )
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.launcher_command(jobdir, interpreter),
+                *command,
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=subprocess.STDOUT,
@@ -74,16 +166,24 @@ class LocalBackend(Backend):
         self._waiters[native_id] = asyncio.ensure_future(self._wait(job_id, native_id, proc))
         return native_id
 
+    def _forked_exit(self, pid: int, code: int) -> None:
+        job = self._forked.pop(pid, None)
+        if job is not None:
+            self.on_exit(job[0], code, f"the launcher exited with code {code}")
+
     async def _wait(self, job_id: str, native_id: str, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
         self._waiters.pop(native_id, None)
         self.on_exit(job_id, code, f"the launcher exited with code {code}")
 
     async def states(self, native_ids: Iterable[str]) -> dict[str, NativeState]:
-        # our own children report their exit through on_exit; others are looked up in /proc
+        # our own launchers report their exit through on_exit; others are looked up in /proc
+        reported = set(self._waiters)
+        if self._pool.running:
+            reported.update(native for _, native in self._forked.values())
         return {
             native_id: NativeState(RUNNING)
-            if native_id in self._waiters or is_alive(native_id)
+            if native_id in reported or is_alive(native_id)
             else NativeState(FINISHED, reason="the launcher process is gone")
             for native_id in native_ids
         }
@@ -107,3 +207,4 @@ class LocalBackend(Backend):
         for task in self._waiters.values():
             task.cancel()
         self._waiters.clear()
+        await self._pool.close()
