@@ -19,7 +19,7 @@ so root here only sets up directories, reads files and asks the scheduler.
   gate in its prologue). Her launchers refuse every one, before unpickling, and say why.
 * That her server runs at all on a workdir bob prepared is a bug of its own (his
   capability secret, his job records and status documents become hers to serve):
-  :func:`test_a_workdir_another_user_prepared_is_refused`, a strict xfail until fixed.
+  :func:`test_a_workdir_another_user_prepared_is_refused`.
 
 Every planted ``job.dill`` creates a marker file when unpickled (a control shows
 that it does when alice loads it herself), so "refused" also means "not unpickled".
@@ -751,16 +751,6 @@ class WorkdirAccepted(AssertionError):
     """A server ran on a workdir that another user prepared."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=WorkdirAccepted,
-    reason=(
-        "product bug: JobManager.__init__ (jupyter_wps/server/manager.py) accepts a workdir "
-        "that another user owns or can write (mkdir(exist_ok=True), no owner or mode check): "
-        "it then reads that user's .jupyter-wps-secret, indexes and submits his job "
-        "directories and serves his status documents and outputs_dir"
-    ),
-)
 def test_a_workdir_another_user_prepared_is_refused(scratch):
     """wpsbob makes the workdir alice's server is configured with, before it exists.
 

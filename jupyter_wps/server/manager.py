@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -102,6 +103,34 @@ class Job:
         return self.record.get("native_id")
 
 
+def owned_directory(path: str | Path) -> bool:
+    """A real directory (not a symlink) of this user: only those hold our jobs."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
+
+
+def check_private(workdir: Path) -> None:
+    """Refuse a workdir someone else owns or can write: its job files would be theirs.
+
+    (A workdir another user prepared would hand them the capability secret, the job
+    records and the status documents this server serves.)
+    """
+    info = os.lstat(workdir)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise PermissionError(
+            f"the workdir {workdir} is not a directory of this user (uid {os.geteuid()}): "
+            "use a directory you own"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PermissionError(
+            f"the workdir {workdir} is writable by group or others "
+            f"(mode {stat.S_IMODE(info.st_mode):o}): chmod go-w it, or use another"
+        )
+
+
 class JobQueue:
     """Jobs waiting for the backend: synchronous ones first (a client is waiting), each
     kind in the order it came."""
@@ -143,6 +172,7 @@ class JobManager:
         self.config = config
         self.workdir = Path(workdir).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        check_private(self.workdir)
         self.backend = backend or load_backend(config.backend_name)(config, self._on_exit)
         self.jobs: dict[str, Job] = {}
         self._queue = JobQueue()
@@ -202,7 +232,10 @@ class JobManager:
         return data or b""
 
     def _index(self, path: str) -> Job | None:
-        """Read one job directory into memory (None if it is no job's)."""
+        """Read one job directory into memory (None if it is no job's, or not ours)."""
+        if not owned_directory(path):
+            log.warning("ignoring %s: not a directory of this user", path)
+            return None
         jobdir = JobDir(path)
         try:
             record = jobdir.read_record()
@@ -596,7 +629,7 @@ class JobManager:
         job = None
         if is_job_id(job_id):
             job = self.jobs.get(job_id)
-            if job is None and (self.workdir / job_id).is_dir():
+            if job is None and owned_directory(self.workdir / job_id):
                 job = self._index(str(self.workdir / job_id))  # written by another server
         if job is None or (owner is not None and job.owner != owner):
             raise JobNotFound(job_id)
