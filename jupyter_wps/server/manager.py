@@ -176,6 +176,8 @@ class JobManager:
         self.backend = backend or load_backend(config.backend_name)(config, self._on_exit)
         self.jobs: dict[str, Job] = {}
         self._queue = JobQueue()
+        #: job directories being written (they count against maxprocesses already)
+        self._writing = 0
         self._running: set[str] = set()
         self._secret = self._load_secret()
         self._wakeup = asyncio.Event()
@@ -310,7 +312,7 @@ class JobManager:
 
     # ------------------------------------------------------------------ submission
 
-    def submit(
+    async def submit(
         self,
         process: Process,
         inputs: dict[str, list[Any]],
@@ -320,12 +322,41 @@ class JobManager:
         sync: bool = False,
         resources: dict[str, Any] | None = None,
     ) -> Job:
-        """Write a new job directory (ProcessAccepted) and queue it."""
-        active = len(self._queue) + len(self._running)
+        """Write a new job directory (ProcessAccepted) and queue it.
+
+        The files are written (and fsynced) in a thread: the event loop keeps serving.
+        """
+        active = len(self._queue) + len(self._running) + self._writing
         if 0 < self.config.maxprocesses <= active:
             raise ServerBusy(
                 f"{active} jobs are queued or running; the limit is {self.config.maxprocesses}"
             )
+        self._writing += 1
+        try:
+            jobdir, record = await asyncio.to_thread(
+                self._write_job, process, inputs, form, owner, lineage, sync, resources
+            )
+        finally:
+            self._writing -= 1
+        job = Job(jobdir, record)
+        self.jobs[job.id] = job
+        if not self.lease.held:
+            return job  # the lease holder finds it at its next scan
+        self._queue.push(job.id, sync=sync)
+        self._wakeup.set()
+        return job
+
+    def _write_job(
+        self,
+        process: Process,
+        inputs: dict[str, list[Any]],
+        form: ResponseForm,
+        owner: str,
+        lineage: list[DataInput] | None,
+        sync: bool,
+        resources: dict[str, Any] | None,
+    ) -> tuple[JobDir, dict[str, Any]]:
+        """The new job's directory: job.dill, job.json and the first status.xml."""
         # a process published from a kernel: its pickle's bytes, copied, never loaded here
         published = isinstance(process, PublishedProcess)
         pickled = process.read_pickle() if published else None
@@ -379,13 +410,7 @@ class JobManager:
                 language=self.config.language,
             )
         )
-        job = Job(jobdir, record)
-        self.jobs[job.id] = job
-        if not self.lease.held:
-            return job  # the lease holder finds it at its next scan
-        self._queue.push(job.id, sync=sync)
-        self._wakeup.set()
-        return job
+        return jobdir, record
 
     async def wait(self, job: Job, timeout: float | None = None) -> None:
         """Until the job is final."""

@@ -160,7 +160,7 @@ class WPSService:
         resources = self.resources(process, request.resources)
         await self.fetch_references(process, inputs)
         is_async = form.store and form.status
-        job = self.manager.submit(
+        job = await self.manager.submit(
             process,
             inputs,
             form,
