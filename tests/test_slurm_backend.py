@@ -161,7 +161,7 @@ def server(slurm_env, tmp_path_factory):
     live = make_server(
         tmp_path_factory.mktemp("slurm-server"),
         slurm_env,
-        "processes = slurm_test_processes:env_dump\nwalltime = 00:30:00\n"
+        "processes = failing_processes:PROCESSES\nwalltime = 00:30:00\n"
         "allowed_overrides = walltime memory\n",
         JUPYTERHUB_API_TOKEN="secret-hub-token",
     )
@@ -395,18 +395,25 @@ def test_jobs_never_see_the_servers_credentials(server, slurm_env):
     reply = requests.get(
         f"{server.wps_url}/api/jobs/{job_id}/results", headers=server.headers, timeout=10
     )
-    dumped = json.loads(reply.json()["output"])
-    environ = dumped["environ"]
+    environ = json.loads(reply.json()["output"])
     assert "JUPYTERHUB_API_TOKEN" not in environ
     assert "secret-hub-token" not in json.dumps(environ)
     assert environ["SLURM_JOB_ID"] == record(server, job_id)["native_id"]
     assert str(TESTS) in environ["PYTHONPATH"].split(os.pathsep)  # export_environment
-    assert dumped["cwd"] == str(server.workdir / job_id)
+    assert environ["PWD"] == str(server.workdir / job_id)  # the job ran in its directory
 
     script = server.workdir / job_id / "job.sh"
     assert script.stat().st_mode & 0o777 == 0o700
     text = script.read_text()
     assert "#SBATCH --export=NONE" in text and "secret-hub-token" not in text
+
+
+@slurm
+def test_a_failing_process_reports_its_error(server, slurm_env):
+    job_id = submit(server, "fail")
+    final = final_status(server, job_id, 60)
+    assert final["status"] == "failed" and "boom" in final["message"], final
+    assert record(server, job_id)["native_id"]  # it ran as a Slurm job
 
 
 # ---------------------------------------------------------------------- (f) no usable Slurm
