@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import requests
+from lxml import etree
+from schema import assert_valid
 
 
 def free_port() -> int:
@@ -133,3 +136,77 @@ class LiveServer:
 
     def log(self) -> str:
         return (self.root / "server.log").read_text(errors="replace")[-4000:]
+
+
+# ------------------------------------------------------------------ talking to a live server
+
+NS = {"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/ows/1.1"}
+
+
+def execute(
+    server: LiveServer, identifier: str, inputs: str = "", sync: bool = False, **extra: str
+) -> etree._Element:
+    """An Execute by KVP (async unless ``sync``; ``extra`` KVP parameters): the valid answer."""
+    params = {
+        "service": "WPS",
+        "version": "1.0.0",
+        "request": "Execute",
+        "identifier": identifier,
+        "DataInputs": inputs,
+    }
+    if not sync:
+        params.update(storeExecuteResponse="true", status="true")
+    params.update(extra)
+    reply = requests.get(server.wps_url, headers=server.headers, timeout=60, params=params)
+    assert reply.status_code == 200, reply.text
+    assert_valid(reply.content)
+    return etree.fromstring(reply.content)
+
+
+def state_of(doc: etree._Element) -> str:
+    """ProcessAccepted, ProcessStarted, ProcessSucceeded, ProcessFailed..."""
+    return etree.QName(doc.find("wps:Status", NS)[0]).localname
+
+
+def job_id_of(doc: etree._Element) -> str:
+    return doc.get("statusLocation").rsplit("/", 1)[1].split(".xml")[0]
+
+
+def submit(server: LiveServer, identifier: str, inputs: str = "", **extra: str) -> str:
+    """An async Execute, accepted: the job id."""
+    doc = execute(server, identifier, inputs, **extra)
+    assert state_of(doc) == "ProcessAccepted", etree.tostring(doc)
+    return job_id_of(doc)
+
+
+def job(server: LiveServer, job_id: str) -> dict:
+    """The job as the JSON API shows it."""
+    reply = requests.get(f"{server.wps_url}/api/jobs/{job_id}", headers=server.headers, timeout=10)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def record(server: LiveServer, job_id: str) -> dict:
+    """The job's job.json."""
+    return json.loads((server.workdir / job_id / "job.json").read_text())
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.1, what: str = "it"):
+    """The first true value of ``predicate()``, polled; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def final_status(server: LiveServer, job_id: str, timeout: float = 60) -> dict:
+    """The job (JSON API) once it is successful, failed or dismissed."""
+    return wait_until(
+        lambda: (j := job(server, job_id))["status"] in ("successful", "failed", "dismissed") and j,
+        timeout,
+        what=f"job {job_id} to end",
+    )

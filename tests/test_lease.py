@@ -5,16 +5,8 @@ from __future__ import annotations
 import json
 
 import requests
-from live import LiveServer
-from test_lifecycle import (
-    alive,
-    final_status,
-    job,
-    launcher_pid,
-    record,
-    submit,
-    wait_until,
-)
+from live import LiveServer, final_status, job, record, submit, wait_until
+from test_lifecycle import alive, launcher_pid
 
 CONFIG = "parallelprocesses = 2\n[processing]\npoll_interval = 0.3\n"
 

@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 import requests
-from live import LiveServer
+from live import NS, LiveServer, final_status, job, record, submit, wait_until
 from lxml import etree
 from schema import assert_valid
-
-NS = {"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/ows/1.1"}
-
-
-def submit(server: LiveServer, identifier: str, inputs: str = "") -> str:
-    """An async Execute; returns the job id."""
-    reply = requests.get(
-        server.wps_url,
-        headers=server.headers,
-        timeout=30,
-        params={
-            "service": "WPS",
-            "version": "1.0.0",
-            "request": "Execute",
-            "identifier": identifier,
-            "DataInputs": inputs,
-            "storeExecuteResponse": "true",
-            "status": "true",
-        },
-    )
-    assert reply.status_code == 200, reply.text
-    location = etree.fromstring(reply.content).get("statusLocation")
-    return location.rsplit("/", 1)[1].split(".xml")[0]
-
-
-def job(server: LiveServer, job_id: str) -> dict:
-    reply = requests.get(f"{server.wps_url}/api/jobs/{job_id}", headers=server.headers, timeout=10)
-    assert reply.status_code == 200, reply.text
-    return reply.json()
 
 
 def status_document(server: LiveServer, job_id: str) -> etree._Element:
@@ -51,27 +20,6 @@ def status_document(server: LiveServer, job_id: str) -> etree._Element:
     assert reply.status_code == 200, reply.text
     assert_valid(reply.content)
     return etree.fromstring(reply.content)
-
-
-def wait_until(predicate, timeout: float = 60, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
-
-
-def final_status(server: LiveServer, job_id: str, timeout: float = 60) -> dict:
-    return wait_until(
-        lambda: (j := job(server, job_id))["status"] in ("successful", "failed", "dismissed") and j,
-        timeout,
-    )
-
-
-def record(server: LiveServer, job_id: str) -> dict:
-    return json.loads((server.workdir / job_id / "job.json").read_text())
 
 
 def launcher_pid(server: LiveServer, job_id: str) -> int:

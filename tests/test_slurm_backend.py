@@ -18,7 +18,16 @@ from pathlib import Path
 import cluster
 import pytest
 import requests
-from live import LiveServer
+from live import (
+    NS,
+    LiveServer,
+    execute,
+    final_status,
+    job,
+    record,
+    submit,
+    wait_until,
+)
 from lxml import etree
 from schema import assert_valid
 
@@ -38,7 +47,6 @@ from jupyter_wps.backends.slurm import (
 )
 from jupyter_wps.config import load_config
 
-NS = {"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/ows/1.1"}
 TESTS = Path(__file__).resolve().parent
 SCHEDULER = "[processing]\nmode = scheduler\nbackend = slurm\npoll_interval = 0.5\n"
 
@@ -71,61 +79,6 @@ def squeue_ids(slurm_env: dict[str, str]) -> dict[str, str]:
     """Our pending and running Slurm jobs: id -> state."""
     out = slurm_command(slurm_env, "squeue", "-h", f"-u{os.getuid()}", "-o", "%i|%T")
     return dict(line.split("|", 1) for line in out.split())
-
-
-def execute(
-    server: LiveServer, identifier: str, inputs: str = "", sync: bool = False, **extra: str
-):
-    """An Execute (async unless ``sync``; ``extra`` KVP parameters); the response document."""
-    params = {
-        "service": "WPS",
-        "version": "1.0.0",
-        "request": "Execute",
-        "identifier": identifier,
-        "DataInputs": inputs,
-    }
-    if not sync:
-        params.update(storeExecuteResponse="true", status="true")
-    params.update(extra)
-    reply = requests.get(server.wps_url, headers=server.headers, timeout=60, params=params)
-    assert reply.status_code == 200, reply.text
-    assert_valid(reply.content)
-    return etree.fromstring(reply.content)
-
-
-def submit(server: LiveServer, identifier: str, inputs: str = "", **extra: str) -> str:
-    doc = execute(server, identifier, inputs, **extra)
-    assert doc.find("wps:Status/wps:ProcessAccepted", NS) is not None
-    return doc.get("statusLocation").rsplit("/", 1)[1].split(".xml")[0]
-
-
-def job(server: LiveServer, job_id: str) -> dict:
-    reply = requests.get(f"{server.wps_url}/api/jobs/{job_id}", headers=server.headers, timeout=10)
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
-def record(server: LiveServer, job_id: str) -> dict:
-    return json.loads((server.workdir / job_id / "job.json").read_text())
-
-
-def wait_until(predicate, timeout: float = 60, interval: float = 0.1, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def final_status(server: LiveServer, job_id: str, timeout: float = 60) -> dict:
-    return wait_until(
-        lambda: (j := job(server, job_id))["status"] in ("successful", "failed", "dismissed") and j,
-        timeout,
-        what=f"job {job_id} to end",
-    )
 
 
 def native_id(server: LiveServer, job_id: str) -> str:
