@@ -44,6 +44,7 @@ from ..jobs import (
     JobPayload,
     dump_payload,
     is_job_id,
+    new_job_id,
     now,
     runtime_versions,
 )
@@ -176,8 +177,8 @@ class JobManager:
         self.backend = backend or load_backend(config.backend_name)(config, self._on_exit)
         self.jobs: dict[str, Job] = {}
         self._queue = JobQueue()
-        #: job directories being written (they count against maxprocesses already)
-        self._writing = 0
+        #: ids of job directories being written (they count against maxprocesses already)
+        self._writing: set[str] = set()
         self._running: set[str] = set()
         self._secret = self._load_secret()
         self._wakeup = asyncio.Event()
@@ -257,6 +258,7 @@ class JobManager:
         for entry in os.scandir(self.workdir):
             if (
                 entry.name not in self.jobs
+                and entry.name not in self._writing
                 and is_job_id(entry.name)
                 and entry.is_dir(follow_symlinks=False)
             ):
@@ -326,20 +328,21 @@ class JobManager:
 
         The files are written (and fsynced) in a thread: the event loop keeps serving.
         """
-        active = len(self._queue) + len(self._running) + self._writing
+        active = len(self._queue) + len(self._running) + len(self._writing)
         if 0 < self.config.maxprocesses <= active:
             raise ServerBusy(
                 f"{active} jobs are queued or running; the limit is {self.config.maxprocesses}"
             )
-        self._writing += 1
+        job_id = new_job_id()
+        self._writing.add(job_id)  # being written: not for _scan() to pick up as another's
         try:
             jobdir, record = await asyncio.to_thread(
-                self._write_job, process, inputs, form, owner, lineage, sync, resources
+                self._write_job, job_id, process, inputs, form, owner, lineage, sync, resources
             )
+            job = Job(jobdir, record)
+            self.jobs[job.id] = job
         finally:
-            self._writing -= 1
-        job = Job(jobdir, record)
-        self.jobs[job.id] = job
+            self._writing.discard(job_id)
         if not self.lease.held:
             return job  # the lease holder finds it at its next scan
         self._queue.push(job.id, sync=sync)
@@ -348,6 +351,7 @@ class JobManager:
 
     def _write_job(
         self,
+        job_id: str,
         process: Process,
         inputs: dict[str, list[Any]],
         form: ResponseForm,
@@ -360,7 +364,7 @@ class JobManager:
         # a process published from a kernel: its pickle's bytes, copied, never loaded here
         published = isinstance(process, PublishedProcess)
         pickled = process.read_pickle() if published else None
-        jobdir = JobDir.create(self.workdir)
+        jobdir = JobDir.create(self.workdir, job_id)
         outputs_dir = jobdir.outputs_dir
         if self.config.outputpath:
             outputs_dir = Path(self.config.outputpath) / jobdir.job_id
@@ -397,7 +401,6 @@ class JobManager:
                 process_pickle=pickled,
             ),
         )
-        jobdir.write_record(record)
         jobdir.write_status(
             execute_response(
                 process,
@@ -410,6 +413,7 @@ class JobManager:
                 language=self.config.language,
             )
         )
+        jobdir.write_record(record)  # last: a job directory with a record is complete
         return jobdir, record
 
     async def wait(self, job: Job, timeout: float | None = None) -> None:
@@ -654,7 +658,11 @@ class JobManager:
         job = None
         if is_job_id(job_id):
             job = self.jobs.get(job_id)
-            if job is None and owned_directory(self.workdir / job_id):
+            if (
+                job is None
+                and job_id not in self._writing
+                and owned_directory(self.workdir / job_id)
+            ):
                 job = self._index(str(self.workdir / job_id))  # written by another server
         if job is None or (owner is not None and job.owner != owner):
             raise JobNotFound(job_id)
