@@ -27,43 +27,15 @@ export SGE_CELL=${SGE_CELL:-default}
 DRMAA_LIBRARY=/usr/lib/gridengine-drmaa/lib/libdrmaa.so.1.0
 PACKAGES=(gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0)
 MARKER=$SGE_ROOT/.jupyter-wps-test
-STATE_DIR=${JUPYTER_WPS_TEST_STATE_DIR:-/run/jupyter-wps-test}
-STATE=$STATE_DIR/sge.started
-LOCK=$STATE_DIR/sge.lock
 COMMON=$SGE_ROOT/$SGE_CELL/common
 PYTHON=${PYTHON:-python3}
 HOST=$(hostname)
 MODE=${JUPYTER_WPS_TEST_SGE:-}
-T0=${EPOCHREALTIME/./}
+NAME=sge
+# shellcheck source=scripts/cluster/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-log() {
-    local us=$((${EPOCHREALTIME/./} - T0))
-    printf '[sge %3d.%01ds] %s\n' $((us / 1000000)) $((us / 100000 % 10)) "$*" >&2
-}
-die() {
-    log "ERROR: $*"
-    exit 1
-}
-
-# daemons and zombies: a zombie is not a running daemon
-running() { pgrep -r R,S,D -x "$1" >/dev/null; }
 any_running() { running sge_qmaster || running sge_execd; }
-
-# Run a daemon with nothing of ours inherited: no pipe (a caller's $(...) or a
-# captured subprocess would never end), no lock descriptor.
-daemon() {
-    local name=$1
-    shift
-    mkdir -p "$STATE_DIR"
-    "$@" </dev/null >>"$STATE_DIR/$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
-}
-
-packages_installed() {
-    local p
-    for p in "${PACKAGES[@]}"; do
-        [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || return 1
-    done
-}
 
 python_drmaa_installed() {
     "$PYTHON" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("drmaa") is None)'
@@ -77,34 +49,9 @@ has_line() {
     grep -qxF -- "$1" <<<"$out"
 }
 
-ours() { [[ -f $MARKER ]]; }
-use_existing() { [[ $MODE == existing ]]; }
-
 # `qconf`/`qstat` block for ever while qmaster retries a taken port: always a timeout
 q() { timeout 20 "$@"; }
 qmaster_answers() { timeout 5 qconf -sh >/dev/null 2>&1; }
-
-wait_for() { # seconds description command...
-    local seconds=$1 what=$2 deadline
-    shift 2
-    deadline=$(($(date +%s) + seconds))
-    until "$@"; do
-        (($(date +%s) < deadline)) || return 1
-        sleep 0.2
-    done
-    log "$what"
-}
-
-lock() {
-    mkdir -p "$STATE_DIR"
-    exec 9>"$LOCK"
-    flock -w 600 9 || die "another sge.sh holds $LOCK"
-}
-
-record_started() { # daemon
-    mkdir -p "$STATE_DIR"
-    grep -qx "$1" "$STATE" 2>/dev/null || echo "$1" >>"$STATE"
-}
 
 # --------------------------------------------------------------------------- install
 

@@ -27,66 +27,11 @@ PARTITION=debug
 SPOOL=/var/lib/slurm
 LOGS=/var/log/slurm
 JOBCOMP=$LOGS/jobcomp.log
-STATE_DIR=${JUPYTER_WPS_TEST_STATE_DIR:-/run/jupyter-wps-test}
-STATE=$STATE_DIR/slurm.started
-LOCK=$STATE_DIR/slurm.lock
 HOST=$(hostname -s)
 MODE=${JUPYTER_WPS_TEST_SLURM:-}
-T0=${EPOCHREALTIME/./}
-
-log() {
-    local us=$((${EPOCHREALTIME/./} - T0))
-    printf '[slurm %3d.%01ds] %s\n' $((us / 1000000)) $((us / 100000 % 10)) "$*" >&2
-}
-die() {
-    log "ERROR: $*"
-    exit 1
-}
-
-# daemons and zombies: a zombie is not a running daemon (they linger here)
-running() { pgrep -r R,S,D -x "$1" >/dev/null; }
-
-# Run a daemon with nothing of ours inherited: no pipe (munged keeps inherited
-# descriptors open, so a caller's $(...) or captured subprocess would never
-# end), no lock descriptor.
-daemon() {
-    local name=$1
-    shift
-    mkdir -p "$STATE_DIR"
-    "$@" </dev/null >>"$STATE_DIR/$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
-}
-
-packages_installed() {
-    local p
-    for p in "${PACKAGES[@]}"; do
-        [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || return 1
-    done
-}
-
-ours() { [[ -f $MARKER ]]; }
-use_existing() { [[ $MODE == existing ]]; }
-
-wait_for() { # seconds description command...
-    local seconds=$1 what=$2 deadline
-    shift 2
-    deadline=$(($(date +%s) + seconds))
-    until "$@"; do
-        (($(date +%s) < deadline)) || return 1
-        sleep 0.2
-    done
-    log "$what"
-}
-
-lock() {
-    mkdir -p "$STATE_DIR"
-    exec 9>"$LOCK"
-    flock -w 600 9 || die "another slurm.sh holds $LOCK"
-}
-
-record_started() { # daemon
-    mkdir -p "$STATE_DIR"
-    grep -qx "$1" "$STATE" 2>/dev/null || echo "$1" >>"$STATE"
-}
+NAME=slurm
+# shellcheck source=scripts/cluster/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # --------------------------------------------------------------------------- install
 
