@@ -440,11 +440,12 @@ async def main():
     await a.close()  # b still uses the session: it sees the job a submitted, and reaps it
     assert module._shared is b._session and module._shared.users == 1
     for _ in range(1200):  # two minutes: the queue may be busy
-        state = (await b.states([native]))[native]
-        if state.state == FINISHED:
+        # no answer yet for a job whose accounting lookup is still under way
+        state = (await b.states([native])).get(native)
+        if state is not None and state.state == FINISHED:
             break
         await asyncio.sleep(0.1)
-    assert state.state == FINISHED and state.exit_code == 2, state
+    assert state is not None and state.state == FINISHED and state.exit_code == 2, state
     assert "no job record" in (jobdir / "launcher.log").read_text()
     threads = [t for t in threading.enumerate() if t.name.startswith("drmaa")]
     assert len(threads) == 1, threads
