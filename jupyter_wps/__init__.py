@@ -49,6 +49,21 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_wps``: the ``%wps`` magic (see ``jupyter_wps.client.magics``)."""
+    # IPython and the client load here, never at ``import jupyter_wps`` (compute nodes)
+    from .client.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext jupyter_wps``: removes ``%wps``."""
+    from .client.magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .server.app import WPSExtensionApp
 
