@@ -158,11 +158,14 @@ def test_no_server_to_connect_to(ip, monkeypatch, tmp_path, capsys):
     assert magics(ip).client is None
 
 
-def test_unreachable_server(ip, capsys):
+def test_connection_errors(ip, server, capsys):
     url = f"http://127.0.0.1:{free_port()}/wps"
     shown = error_of(ip, f"%wps connect {url}", capsys)
     assert shown.strip() == f"UsageError: cannot reach {url}: Connection refused"
+    shown = error_of(ip, f"%wps connect {server.wps_url} --token wrong", capsys)
+    assert "the server refused the credentials" in shown
     assert "neither a URL" in error_of(ip, "%wps connect nothing_here", capsys)
+    assert magics(ip).client is None  # a failed connect keeps nothing
 
 
 # --------------------------------------------------------------------------- processes

@@ -159,13 +159,13 @@ def _usage() -> str:
     parts = [PARSER.format_help().rstrip()]
     parts += [parser.format_help().rstrip() for parser in COMMANDS.values()]
     examples = """\
-Examples::
+Examples (a magic takes the whole line: no comments after it)::
 
   %load_ext jupyter_wps
-  %wps                                   # the processes of this kernel's server
+  %wps
   %wps connect https://hub/user/me/wps --token $TOKEN
   %wps jobs --all
-  job = %wps job 3f2a                    # a unique prefix of the id
+  job = %wps job 3f2a
   %wps cancel 3f2a 9c01"""
     return "\n\n".join([*parts, examples]) + "\n"
 
@@ -364,7 +364,6 @@ class WPSMagics(Magics):
     def __init__(self, shell: Any = None) -> None:
         super().__init__(shell)
         self.client: WPSClient | None = None
-        self._fresh = False  # the client has just read the processes
 
     @line_magic
     def wps(self, line: str = "") -> Any:
@@ -388,14 +387,14 @@ class WPSMagics(Magics):
 
     # ------------------------------------------------------------------ commands
 
-    def _connected(self) -> WPSClient:
-        """The client, connecting (and saying to what) the first time."""
-        if self.client is None:
-            client = connect()
-            print(f"connected to {client.url} (found from {client.source})")
-            self.client = client
-            self._fresh = True
-        return self.client
+    def _connected(self) -> tuple[WPSClient, bool]:
+        """The client, connecting (and saying to what) the first time; just connected?"""
+        if self.client is not None:
+            return self.client, False
+        client = connect()
+        print(f"connected to {client.url} (found from {client.source})")
+        self.client = client
+        return client, True
 
     def _connect(self, args: Any) -> WPSClient:
         url, user_ns = args.url, getattr(self.shell, "user_ns", {})
@@ -407,30 +406,29 @@ class WPSMagics(Magics):
                 return self.client
             raise UsageError(f"{url!r} is neither a URL (http://...) nor a WPSClient variable")
         self.client = connect(url, token=args.token)
-        self._fresh = True
         return self.client
 
     def _processes(self, args: Any) -> Table:
-        client = self._connected()
-        if not self._fresh:
+        client, just_connected = self._connected()
+        if not just_connected:
             client.refresh()  # a process published since is listed
-        self._fresh = False
         return _process_table(client)
 
     def _jobs(self, args: Any) -> Table:
-        client = self._connected()
+        client, _ = self._connected()
         return _job_table(client, self._job_list(client), None if args.all else args.limit)
 
     def _job(self, args: Any) -> Job:
-        client = self._connected()
-        (status_location,) = self._resolve(client, [args.id])
-        return client.job(status_location)
+        client, _ = self._connected()
+        ((location, listed),) = self._resolve(client, [args.id])
+        return self._open(client, location, listed)
 
     def _cancel(self, args: Any) -> None:
-        client = self._connected()
-        for status_location in self._resolve(client, args.ids):  # all resolved, then dismissed
-            job = client.job(status_location)
-            name = f"job {_short(job.id or '?')} ({job.process.identifier if job.process else '?'})"
+        client, _ = self._connected()
+        for location, listed in self._resolve(client, args.ids):  # all resolved, then dismissed
+            job = self._open(client, location, listed)
+            process = job.process.identifier if job.process else (listed or {}).get("processID")
+            name = f"job {_short(job.id or '?')} ({process or 'unknown process'})"
             if job.done and not args.remove:
                 print(
                     f"{name} has already ended ({job.state}): nothing to cancel; "
@@ -442,6 +440,13 @@ class WPSMagics(Magics):
             job.cancel()
             print(f"{name} {'removed' if finished else 'dismissed'} (it was {before})")
         return None
+
+    @staticmethod
+    def _open(client: WPSClient, location: str, listed: dict[str, Any] | None) -> Job:
+        """The Job at a status location; a process published since connecting is read first."""
+        if listed is not None and listed.get("processID") not in client.processes:
+            client.refresh()  # the Job then turns outputs into the process's result type
+        return client.job(location)
 
     # ------------------------------------------------------------------ the JSON API
 
@@ -468,13 +473,16 @@ class WPSMagics(Magics):
             raise UsageError(no_api) from None
         return [job for job in jobs if isinstance(job, dict) and job.get("jobID")]
 
-    def _resolve(self, client: WPSClient, ids: Sequence[str]) -> list[str]:
-        """Status locations of jobs given by id, unique id prefix, or status location URL."""
-        locations: list[str] = []
+    def _resolve(
+        self, client: WPSClient, ids: Sequence[str]
+    ) -> list[tuple[str, dict[str, Any] | None]]:
+        """Jobs given by id, unique id prefix, or status location URL: each one's status
+        location, and the job as the job list describes it (None for a URL)."""
+        locations: list[tuple[str, dict[str, Any] | None]] = []
         jobs: list[dict[str, Any]] | None = None
         for given in ids:
             if "://" in given:
-                locations.append(given)
+                locations.append((given, None))
                 continue
             if jobs is None:
                 jobs = self._job_list(client)
@@ -502,7 +510,7 @@ class WPSMagics(Magics):
             )
             if not status:
                 raise UsageError(f"the job list gives no status location for job {found['jobID']}")
-            locations.append(status)
+            locations.append((status, found))
         return locations
 
 
