@@ -11,7 +11,9 @@ tornado nor Jupyter, so it starts fast on a compute node.
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -206,6 +208,12 @@ def check_runtime(record: Mapping[str, Any]) -> str | None:
     return None
 
 
+def say(message: str) -> None:
+    """A line in launcher.log (the launcher's stderr), with the time: what a user reads."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"{stamp} jupyter-wps launcher: {message}", file=sys.stderr, flush=True)
+
+
 def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -219,7 +227,7 @@ def run(jobdir: JobDir) -> int:
     else:
         problem = f"no job record in {jobdir.path}"
     if record is None:
-        print(f"jupyter-wps launcher: {problem}", file=sys.stderr)
+        say(problem)
         return 2
     process = Process(record["process"], record.get("process_title", ""))
     writer = StatusWriter(jobdir, record, process)
@@ -238,28 +246,36 @@ def run(jobdir: JobDir) -> int:
         writer.lineage = (payload.lineage, payload.response) if payload.lineage else None
     except Exception as exc:  # UnsafeJobFile, version mismatch, unpickling errors
         message = f"the job cannot be loaded: {exc}"
-        print(f"jupyter-wps launcher: {message}", file=sys.stderr)
+        say(message)
         writer.failed(message)
         return 1
     if jobdir.has_verdict():
         return 0
     writer.started()
+    say(
+        f"job {jobdir.job_id}: process {record['process']} on {socket.gethostname()}, "
+        f"pid {os.getpid()}, {sys.executable}"
+    )
+    began = time.monotonic()
     report_progress_to(writer.progress)
     try:
         result = process.handler(payload.inputs)
         outputs_dir = Path(record.get("outputs_dir") or jobdir.outputs_dir)
         outputs = make_outputs(process, result, payload.response, outputs_dir, jobdir.job_id)
     except Dismissed:
+        say("dismissed")
         return 0
     except Exception as exc:
         traceback.print_exc()
         writer.failed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        say(f"failed after {time.monotonic() - began:.1f} s")
         return 1
     finally:
         report_progress_to(None)
     if jobdir.has_verdict():
         return 0
     writer.succeeded(outputs)
+    say(f"succeeded after {time.monotonic() - began:.1f} s")
     return 0
 
 

@@ -355,8 +355,10 @@ def test_async_job_progress_and_result(client):
     running = [p for p in seen if p]
     assert running == sorted(running) and len(set(running)) >= 2, (seen, job.logs())
     assert job.result() == "Slept for 4.0 seconds"
-    log = job.logs()
-    assert "Sleeping, " in log and "successful" in log.splitlines()[-1]
+    assert any("Sleeping, " in entry.message for entry in job.history)
+    assert job.history[-1].state == "successful"
+    log = job.logs()  # the launcher's log
+    assert f"job {job.id}: process sleep" in log and "succeeded after 4." in log, log
     assert "successful" in repr(job) and "<progress" in job._repr_html_()
     again = client.job(job.status_location)
     assert again.state == "successful" and again.result() == "Slept for 4.0 seconds"

@@ -2,6 +2,9 @@
 
 A :class:`Job` polls its status document (backoff from 0.2 s up to 5 s, no thread
 of its own): ``job.result()`` blocks, ``await job`` polls with ``asyncio.sleep``.
+On a jupyter-wps server whose workdir the kernel can see, polling reads the
+job's ``status.xml`` straight from the filesystem and asks the server only for
+the final document. Widgets subscribe to a job and are told of every change.
 """
 
 from __future__ import annotations
@@ -12,16 +15,24 @@ import copy
 import datetime as dt
 import html
 import json
+import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from lxml import etree
 
+from ..jobs import JSON_STATES
+from ..jobs.jobdir import STATUS_FILE, VERDICT_FILE
 from ..process import BoundingBox
+from ..wps.exceptions import OWSException
+from ..wps.response import read_status
 
 if TYPE_CHECKING:
     from .processes import ProcessDescription, WPSClient
@@ -59,8 +70,12 @@ LITERAL_TYPES: dict[str, type] = {
     "time": dt.time,
 }
 FIRST_POLL, MAX_POLL, BACKOFF = 0.2, 5.0, 1.5
+#: seconds between two reads of a status file the kernel can see (no server involved)
+FILE_POLL = 0.5
 #: failed status requests in a row before polling gives up
 MAX_POLL_ERRORS = 5
+
+log = logging.getLogger("jupyter_wps.client")
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
@@ -373,26 +388,48 @@ class Job:
     ``state`` is one of accepted, running, successful, failed, dismissed;
     ``refresh()`` reads the status document again; ``result()`` waits (blocking)
     and returns the outputs; ``await job`` does the same in an async cell;
-    ``cancel()`` dismisses the job (WPS 2.0 Dismiss).
+    ``cancel()`` dismisses the job (WPS 2.0 Dismiss); ``logs()`` is what the job
+    printed. Displayed in Jupyter, a job is a live :class:`JobWidget`.
     """
 
     def __init__(
         self,
         client: WPSClient,
         process: ProcessDescription | None,
-        document: bytes,
+        document: bytes | None = None,
         result: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
         self.client = client
         self.process = process
+        self.process_id = process.identifier if process is not None else None
         self._result_of = result
         self._history: list[StatusEntry] = []
         self._document: etree._Element | None = None
+        self._document_state = ""
         self._dismissed = False
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[Job], None]] = []
+        #: the job directory when the kernel can read it; None: not looked for yet
+        self._directory: Path | bool | None = None
+        self._widget: Any = None
         self.status_location: str | None = None
         self.state, self.percent, self.message = "accepted", 0, ""
+        self.created: dt.datetime | None = None
+        self.finished: dt.datetime | None = None
         self.error: WPSError | None = None
-        self._update(document)
+        if document is not None:
+            self._update(document)
+
+    @classmethod
+    def from_json(cls, client: WPSClient, data: dict[str, Any]) -> Job:
+        """A job from a jupyter-wps server's JSON description (``wps/api/jobs``)."""
+        function = client.processes.get(data.get("processID", ""))
+        job = cls(
+            client, getattr(function, "process", None), None, getattr(function, "make_result", None)
+        )
+        job.process_id = data.get("processID")
+        job.update_from_json(data)
+        return job
 
     # ------------------------------------------------------------------ status
 
@@ -408,33 +445,81 @@ class Job:
     def done(self) -> bool:
         return self.state in FINAL
 
+    @property
+    def api_url(self) -> str | None:
+        """The job in the JSON API of a jupyter-wps server (None for any other WPS)."""
+        job_id, location = self.id, self.status_location
+        if not job_id or not location:
+            return None
+        wps = urlsplit(self.client.url).path.rstrip("/")
+        if urlsplit(location).path != f"{wps}/status/{job_id}.xml":
+            return None
+        return f"{self.client.url}/api/jobs/{job_id}"
+
+    def subscribe(self, listener: Callable[[Job], None]) -> None:
+        """Call ``listener(job)`` after every change of state, percent or message."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[Job], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _update(self, content: bytes) -> None:
         root = parse_xml(content)
         if local(root) == "ExceptionReport":
             raise WPSError.from_report(root, context=self._name)
-        element = first(child(root, "Status"))
-        if element is None or local(element) not in STATES:
+        status = child(root, "Status")
+        element = first(status)
+        if status is None or element is None or local(element) not in STATES:
             raise WPSError(f"not a WPS status document: {content[:200]!r}", context=self._name)
-        self._document = root
-        self.status_location = root.get("statusLocation") or self.status_location
-        self.state = STATES[local(element)]
-        percent = element.get("percentCompleted")
-        if self.state == "successful":
-            self.percent = 100
-        elif percent is not None and percent.isdigit():
-            self.percent = int(percent)
-        self.message = (element.text or "").strip()
-        if self.state == "failed":
-            report = child(element, "ExceptionReport")
-            self.error = (
-                WPSError.from_report(report, context=self._name)
-                if report is not None
-                else WPSError(self.message or "the process failed", context=self._name)
-            )
-            self.message = self.error.text
-            if self._dismissed or self.message.startswith("Dismissed"):
-                self.state = "dismissed"
-        self._record()
+        with self._lock:
+            self._document, self._document_state = root, STATES[local(element)]
+            self.status_location = root.get("statusLocation") or self.status_location
+            self.process_id = self.process_id or child_text(child(root, "Process"), "Identifier")
+            self.state = STATES[local(element)]
+            percent = element.get("percentCompleted")
+            if self.state == "successful":
+                self.percent = 100
+            elif percent is not None and percent.isdigit():
+                self.percent = int(percent)
+            self.message = (element.text or "").strip()
+            if self.state == "failed":
+                report = child(element, "ExceptionReport")
+                self.error = (
+                    WPSError.from_report(report, context=self._name)
+                    if report is not None
+                    else WPSError(self.message or "the process failed", context=self._name)
+                )
+                self.message = self.error.text
+                if self._dismissed or self.message.startswith("Dismissed"):
+                    self.state = "dismissed"
+            self._stamp(_timestamp(status.get("creationTime")))
+            self._record()
+
+    def update_from_json(self, data: dict[str, Any]) -> None:
+        """Take the state from the JSON API's description of this job."""
+        links = {link.get("rel"): link.get("href") for link in data.get("links", [])}
+        with self._lock:
+            self.status_location = links.get("status") or self.status_location
+            if self._directory is None and links.get("job-directory"):
+                self._directory = _visible_directory(links["job-directory"])
+            self.state = data.get("status", self.state)
+            self.percent = int(data.get("progress") or 0)
+            self.message = data.get("message") or ""
+            if self.state == "failed":
+                self.error = WPSError(self.message or "the process failed", context=self._name)
+            self.created = _timestamp(data.get("created")) or self.created
+            self.finished = _timestamp(data.get("finished")) or self.finished
+            self._record()
+
+    def _stamp(self, time: dt.datetime | None) -> None:
+        """Remember when the job was created and when it ended (the server's clock)."""
+        if time is None:
+            return
+        self.created = self.created or time
+        if self.done:
+            self.finished = self.finished or time
 
     def _record(self) -> None:
         last = self._history[-1] if self._history else None
@@ -445,34 +530,98 @@ class Job:
         ):
             entry = StatusEntry(dt.datetime.now(), self.state, self.percent, self.message)
             self._history.append(entry)
+            for listener in list(self._listeners):
+                try:
+                    listener(self)
+                except Exception:  # a broken display must not break polling
+                    log.exception("a listener of %s failed", self._name)
 
     @property
     def _name(self) -> str:
-        process = self.process.identifier if self.process is not None else "job"
+        process = self.process_id or "job"
         return f"{process} job {self.id}" if self.status_location else process
 
     def refresh(self) -> Job:
         """Read the status document again (a no-op once the job is done)."""
-        if self.done or not self.status_location:
-            return self
+        if not self.done and self.status_location:
+            self._fetch()
+        return self
+
+    def _fetch(self) -> None:
+        """The status document from the server (verdicts merged, URLs completed)."""
+        assert self.status_location
         try:
             reply = self.client._request("GET", self.status_location, context=self._name)
         except WPSError as error:
-            if error.status == 404 and self._dismissed:
+            if error.status != 404 or not self._history:
+                raise
+            with self._lock:  # a job seen before and gone since: dismissed (or expired)
+                if not self._dismissed and self.state != "dismissed":
+                    self.message = "the job is gone from the server (dismissed or expired)"
                 self.state = "dismissed"
                 self._record()
-                return self
-            raise
+            return
         self._update(reply.content)
+
+    def poll(self) -> Job:
+        """Refresh from the status file when the kernel can read it, else from the server.
+
+        The file is the launcher's own status document; the server is asked only
+        once the file says the job ended (or the server gave a verdict of its own).
+        """
+        if not self.done and self.status_location and not self._read_status_file():
+            self._fetch()
         return self
+
+    @property
+    def reads_file(self) -> bool:
+        """Whether polling reads the status document from the filesystem."""
+        return isinstance(self._directory, Path)
+
+    def _read_status_file(self) -> bool:
+        """Update from ``status.xml`` in the job directory; False when the server must answer."""
+        directory = self._find_directory()
+        if directory is None:
+            return False
+        try:
+            if (directory / VERDICT_FILE).exists():
+                return False  # the server decided (dismissed, lost...): its document counts
+            summary = read_status((directory / STATUS_FILE).read_bytes())
+        except (OSError, OWSException):
+            return False
+        state = JSON_STATES.get(summary.state, summary.state)
+        if state in FINAL:
+            return False  # the final document, outputs and all, comes from the server
+        with self._lock:
+            self.state, self.message = state, summary.message.strip()
+            if summary.percent is not None:
+                self.percent = summary.percent
+            self._stamp(summary.creation_time)
+            self._record()
+        return True
+
+    def _find_directory(self) -> Path | None:
+        """The job directory, asked once of a jupyter-wps server; None when not visible."""
+        if self._directory is None:
+            self._directory = False
+            api = self.api_url
+            if api is not None:
+                try:
+                    data = self.client._request("GET", api, context=self._name).json()
+                except (OSError, WPSError, ValueError):
+                    data = {}
+                for link in data.get("links", []):
+                    if link.get("rel") == "job-directory":
+                        self._directory = _visible_directory(link.get("href", ""))
+        return self._directory if isinstance(self._directory, Path) else None
 
     def _next_delay(self, delay: float) -> float:
         return min(delay * BACKOFF, MAX_POLL)
 
     def _poll_once(self, errors: int) -> int:
-        """Refresh, tolerating a few failed requests in a row; the new error count."""
+        """Poll, tolerating a few failed requests in a row; the new error count."""
         try:
-            self.refresh()
+            self.poll()
         except (OSError, WPSError, etree.XMLSyntaxError) as error:  # requests': OSErrors
             status = getattr(error, "status", None)
             if status is not None and status < 500 or errors + 1 >= MAX_POLL_ERRORS:
@@ -499,7 +648,7 @@ class Job:
                         f"after {timeout} s; call result() again to keep waiting"
                     )
                 delay = min(delay, left)
-            time.sleep(delay)
+            time.sleep(FILE_POLL if self.reads_file else delay)
             errors = self._poll_once(errors)
             delay = self._next_delay(delay)
         return self._outputs()
@@ -510,7 +659,7 @@ class Job:
     async def _wait(self) -> Any:
         delay, errors = FIRST_POLL, 0
         while not self.done:
-            await asyncio.sleep(delay)
+            await asyncio.sleep(FILE_POLL if self.reads_file else delay)
             errors = await asyncio.to_thread(self._poll_once, errors)
             delay = self._next_delay(delay)
         return self._outputs()
@@ -521,17 +670,22 @@ class Job:
         if self.state == "failed":
             error = self.error or WPSError("the process failed")
             raise ProcessError(error.text, error.code, error.locator, context=self._name)
-        assert self._document is not None
-        values = read_outputs(self._document, self.process, self.client)
+        values = read_outputs(self._final_document(), self.process, self.client)
         return self._result_of(values) if self._result_of is not None else values
+
+    def _final_document(self) -> etree._Element:
+        """The successful job's document (fetched when the job was known from JSON)."""
+        if self._document is None or self._document_state != "successful":
+            self._fetch()
+        assert self._document is not None
+        return self._document
 
     @property
     def outputs(self) -> dict[str, Any]:
         """The outputs by identifier (the job must have succeeded)."""
         if self.state != "successful":
             raise ProcessError(f"{self._name} is {self.state}, it has no outputs")
-        assert self._document is not None
-        return read_outputs(self._document, self.process, self.client)
+        return read_outputs(self._final_document(), self.process, self.client)
 
     # ------------------------------------------------------------------ control
 
@@ -562,13 +716,26 @@ class Job:
         state = child_text(parse_xml(reply.content), "Status")
         if (state or "").lower() != "dismissed":
             raise WPSError(f"the server answered Dismiss with status {state!r}", context=self._name)
-        self._dismissed = True
-        self.state, self.message = "dismissed", "dismissed"
-        self._record()
+        with self._lock:
+            self._dismissed = True
+            self.state, self.message = "dismissed", "dismissed"
+            self.finished = self.finished or dt.datetime.now(dt.timezone.utc)
+            self._record()
         return self
 
     def logs(self) -> str:
-        """The status messages seen so far, one line each (time, state, percent, message)."""
+        """What the job printed: its launcher.log on a jupyter-wps server.
+
+        Other servers publish no logs: there, the status messages seen so far
+        (see :attr:`history`), one line each.
+        """
+        api = self.api_url
+        if api is not None:
+            try:
+                return self.client._request("GET", f"{api}/log", context=self._name).text
+            except WPSError as error:
+                if error.status != 404:
+                    raise
         return "\n".join(
             f"{e.time:%H:%M:%S} {e.state:<10} {'' if e.percent is None else e.percent:>3}% "
             f"{e.message}".rstrip()
@@ -577,9 +744,27 @@ class Job:
 
     @property
     def history(self) -> Sequence[StatusEntry]:
+        """Every (state, percent, message) this client saw, with the time it saw it."""
         return tuple(self._history)
 
     # ------------------------------------------------------------------ display
+
+    @property
+    def widget(self) -> Any:
+        """The job's live :class:`~jupyter_wps.client.widgets.JobWidget` (one per job)."""
+        from .widgets import JobWidget
+
+        if self._widget is None:
+            self._widget = JobWidget(self)
+        return self._widget
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """In a Jupyter kernel, the live widget; elsewhere, HTML and text."""
+        from .widgets import in_kernel
+
+        if in_kernel():
+            return self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     def __repr__(self) -> str:
         message = f" {self.message!r}" if self.message else ""
@@ -599,3 +784,22 @@ class Job:
             f'<progress value="{self.percent}" max="100"></progress> {self.percent}% '
             f"<i>{html.escape(self.message)}</i></div>"
         )
+
+
+def _timestamp(text: str | None) -> dt.datetime | None:
+    """An ISO 8601 time (the server's), None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _visible_directory(uri: str) -> Path | bool:
+    """The job directory a ``file:`` URI names, when this process can read it (else False)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return False
+    path = Path(url2pathname(parts.path))
+    return path if os.access(path, os.R_OK | os.X_OK) and path.is_dir() else False

@@ -46,6 +46,8 @@ ANONYMOUS_IDENTITIES = (IdentityProvider, PasswordIdentityProvider)
 
 _MIME_BY_SUFFIX = {suffix: mime for mime, suffix in reversed(list(SUFFIXES.items()))}
 CHUNK = 1 << 16
+#: the most of a launcher.log the API sends (its end)
+MAX_LOG_BYTES = 1 << 20
 
 
 class BaseWPSHandler(ExtensionHandlerMixin, JupyterHandler):
@@ -396,6 +398,19 @@ class JobHandler(APIBaseHandler):
             )
 
 
+class JobLogHandler(APIBaseHandler):
+    """``api/jobs/<job>/log``: the end of the job's launcher.log (what ran, what it printed)."""
+
+    _track_activity = False
+
+    @allow_unauthenticated
+    def get(self, job_id: str) -> None:
+        job = self.manager.get(job_id, self.require_owner())
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(job.dir.log_tail(MAX_LOG_BYTES))
+
+
 class JobResultsHandler(APIBaseHandler):
     @allow_unauthenticated
     def get(self, job_id: str) -> None:
@@ -416,4 +431,5 @@ def handlers() -> list[tuple[str, type[web.RequestHandler]]]:
         (rf"{prefix}/api/jobs/?", JobListHandler),
         (rf"{prefix}/api/jobs/{job}/?", JobHandler),
         (rf"{prefix}/api/jobs/{job}/results", JobResultsHandler),
+        (rf"{prefix}/api/jobs/{job}/log", JobLogHandler),
     ]

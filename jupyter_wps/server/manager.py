@@ -773,6 +773,12 @@ class JobManager:
                 "type": "application/xml",
                 "title": "WPS status document",
             },
+            {"href": f"{api}/log", "rel": "log", "type": "text/plain", "title": "launcher.log"},
+            {
+                "href": job.dir.path.resolve().as_uri(),
+                "rel": "job-directory",
+                "title": "the job directory: a kernel that sees it reads status.xml there",
+            },
         ]
         if summary.state == "succeeded":
             links.append({"href": f"{api}/results", "rel": "results", "type": "application/json"})
