@@ -18,6 +18,7 @@ from live import LiveServer, free_port, job, submit, wait_until
 from nbclient import NotebookClient
 from test_client import DISCOVERY_VARIABLES
 from test_client_pywps import pywps_url  # noqa: F401 - a fixture: PyWPS under gunicorn
+from traitlets.config import Config
 
 from jupyter_wps import connect
 from jupyter_wps.client import Job, WPSClient
@@ -33,12 +34,20 @@ def server(tmp_path_factory):
     live.stop()
 
 
+@pytest.fixture(scope="module")
+def shell():
+    """IPython's shell, in this process (its history in memory, not in ~/.ipython)."""
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    yield InteractiveShell.instance(config=config)
+    InteractiveShell.clear_instance()
+
+
 @pytest.fixture
-def ip(monkeypatch):
-    """IPython's shell with the extension loaded, and no server to discover."""
+def ip(shell, monkeypatch):
+    """The shell with the extension loaded, and no server to discover."""
     for name in DISCOVERY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "jupyter_wps")
     yield shell
     shell.run_line_magic("unload_ext", "jupyter_wps")
@@ -82,10 +91,7 @@ def test_importing_the_package_loads_no_ipython():
     assert result.stdout.strip() == ""
 
 
-def test_load_twice_then_unload(monkeypatch):
-    for name in DISCOVERY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    shell = InteractiveShell.instance()
+def test_load_twice_then_unload(shell):
     names = set(shell.user_ns)
     shell.run_line_magic("load_ext", "jupyter_wps")
     first = magics(shell)
