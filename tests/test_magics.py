@@ -299,6 +299,7 @@ def test_in_a_kernel(server, monkeypatch):
         "%wps",
         "%wps jobs",
         f"job = %wps job {job_id[:8]}\njob.id",
+        f"%wps job {job_id[:8]}",
         f"%wps cancel {job_id[:8]}",
         "%wps job nonexistent",
     ]
@@ -316,10 +317,12 @@ def test_in_a_kernel(server, monkeypatch):
     jobs = result(3)
     assert f'title="{job_id}"' in jobs["text/html"] and job_id[:8] in jobs["text/plain"]
     assert result(4)["text/plain"] == repr(job_id)
-    printed = "".join(o.get("text", "") for o in outputs[5])
+    assert "application/vnd.jupyter.widget-view+json" in result(5)  # the Job's live widget
+    assert job_id in result(5)["text/html"]  # and its fallback
+    printed = "".join(o.get("text", "") for o in outputs[6])
     assert f"job {job_id[:8]} (sleep) dismissed" in printed
     # an error as IPython shows a UsageError: one line on stderr, no traceback
-    (error,) = outputs[6]
+    (error,) = outputs[7]
     assert (error.output_type, error.name) == ("stream", "stderr")
     assert error.text.startswith("UsageError: no job 'nonexistent' among your")
     assert job(server, job_id)["status"] == "dismissed"
