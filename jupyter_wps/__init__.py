@@ -29,6 +29,7 @@ __all__ = [
     "ComplexInput",
     "ComplexOutput",
     "Format",
+    "JobsDashboard",
     "LiteralInput",
     "LiteralOutput",
     "Process",
@@ -42,7 +43,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # the notebook client (owslib, requests) loads on first use, not at import
-    if name in ("connect", "publish", "unpublish"):
+    if name in ("connect", "publish", "unpublish", "JobsDashboard"):
         from . import client
 
         return getattr(client, name)

@@ -18,8 +18,9 @@ from live import LiveServer, final_status, job, wait_until
 
 from jupyter_wps import connect
 from jupyter_wps.client import job as job_module
+from jupyter_wps.client.job import without_capability
 from jupyter_wps.client.monitor import monitor
-from jupyter_wps.client.widgets import JobsDashboard, JobWidget, without_capability
+from jupyter_wps.client.widgets import JobsDashboard, JobWidget
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,14 @@
 >>> job = client.sleep(seconds=5, wait=False)
 >>> job.result()
 'Slept for 5.0 seconds'
+>>> job                             # in Jupyter: a live widget, with Cancel
+>>> JobsDashboard()                 # all of this user's jobs, live
 >>> @publish                       # a notebook function, a process of the server
 ... def double(x: int) -> int:
 ...     return 2 * x
 """
+
+from typing import Any
 
 from .connect import Endpoint, ServerNotFound, connect, find_endpoint
 from .job import Job, ProcessError, Reference, WPSError
@@ -20,6 +24,8 @@ from .publish import publish, unpublish
 __all__ = [
     "Endpoint",
     "Job",
+    "JobWidget",
+    "JobsDashboard",
     "ProcessDescription",
     "ProcessError",
     "Reference",
@@ -31,3 +37,12 @@ __all__ = [
     "publish",
     "unpublish",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the widgets (ipywidgets, anywidget) load when first used
+    if name in ("JobWidget", "JobsDashboard"):
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

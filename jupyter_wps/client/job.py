@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 from lxml import etree
@@ -776,7 +776,7 @@ class Job:
         )
         link = ""
         if self.status_location:
-            href = html.escape(self.status_location, quote=True)
+            href = html.escape(without_capability(self.status_location), quote=True)
             link = f' <a href="{href}" target="_blank">status</a>'
         return (
             f"<div><b>{html.escape(self._name)}</b>{link}: "
@@ -784,6 +784,15 @@ class Job:
             f'<progress value="{self.percent}" max="100"></progress> {self.percent}% '
             f"<i>{html.escape(self.message)}</i></div>"
         )
+
+
+def without_capability(url: str | None) -> str:
+    """``url`` without its ``cap`` parameter: what is shown is saved in notebooks people share."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cap"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _timestamp(text: str | None) -> dt.datetime | None:

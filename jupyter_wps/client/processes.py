@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import textwrap
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -664,6 +665,15 @@ def _same_origin(a: str, b: str) -> bool:
     return (x.scheme, x.hostname, x.port) == (y.scheme, y.hostname, y.port)
 
 
+#: this kernel's clients, so that publishing refreshes every client of that server
+_CLIENTS: weakref.WeakSet[WPSClient] = weakref.WeakSet()
+
+
+def clients_of(url: str) -> list[WPSClient]:
+    """The live clients of the WPS at ``url``."""
+    return [client for client in list(_CLIENTS) if client.url == url.rstrip("?&")]
+
+
 class WPSClient:
     """A WPS 1.0.0 server as a Python object: each process is a method.
 
@@ -696,6 +706,7 @@ class WPSClient:
         )
         self._base_class = type(self)
         self.refresh()
+        _CLIENTS.add(self)
 
     def refresh(self) -> None:
         """Read the server's processes again (say, after one was published)."""

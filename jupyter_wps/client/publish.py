@@ -130,7 +130,7 @@ def publish(
         )
     except WPSError as error:
         raise _no_publishing(error, wps.url) from None
-    wps.refresh()
+    _refresh_clients(wps)
     return func_or_process
 
 
@@ -151,7 +151,17 @@ def unpublish(
         )
     except WPSError as error:
         raise _no_publishing(error, wps.url) from None
+    _refresh_clients(wps)
+
+
+def _refresh_clients(wps: WPSClient) -> None:
+    """Every client of this server in the kernel knows the change (``wps`` first)."""
+    from .processes import clients_of
+
     wps.refresh()
+    for other in clients_of(wps.url):
+        if other is not wps:
+            other.refresh()
 
 
 def _no_publishing(error: WPSError, url: str) -> WPSError:

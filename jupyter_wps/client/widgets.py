@@ -19,12 +19,11 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anywidget
 import traitlets
 
-from .job import Job, Reference, WPSError
+from .job import Job, Reference, WPSError, without_capability
 from .monitor import MAX_HTTP_POLL, monitor
 
 STATIC = Path(__file__).parent / "static"
@@ -44,15 +43,6 @@ def in_kernel() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def without_capability(url: str | None) -> str:
-    """``url`` without its ``cap`` parameter: widget state is saved in notebooks people share."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cap"]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _iso(time: dt.datetime | None) -> str:
