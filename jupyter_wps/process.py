@@ -15,6 +15,8 @@ import contextvars
 import datetime as dt
 import importlib
 import inspect
+import re
+import textwrap
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -395,6 +397,202 @@ class FunctionProcess(Process):
         return result
 
 
+# --------------------------------------------------------------------------- docstrings
+
+#: Sections describing the parameters: their entries become the inputs' abstracts.
+_PARAMETER_SECTIONS = frozenset(
+    {
+        "args",
+        "arguments",
+        "parameters",
+        "params",
+        "keyword args",
+        "keyword arguments",
+        "other parameters",
+    }
+)
+#: Sections describing the return value: the outputs' abstracts.
+_RETURN_SECTIONS = frozenset({"returns", "return"})
+#: Prose for whoever reads the description: kept in the process abstract, under its heading.
+_KEPT_SECTIONS = frozenset({"notes", "note", "warnings", "warning"})
+#: About calling the function from Python, of no use to a WPS client: left out.
+_DROPPED_SECTIONS = frozenset(
+    {
+        "raises",
+        "raise",
+        "warns",
+        "yields",
+        "yield",
+        "receives",
+        "examples",
+        "example",
+        "see also",
+        "references",
+        "attributes",
+        "methods",
+        "todo",
+    }
+)
+_SECTIONS = _PARAMETER_SECTIONS | _RETURN_SECTIONS | _KEPT_SECTIONS | _DROPPED_SECTIONS
+_UNDERLINE = re.compile(r"^(-{3,}|={3,})\s*$")
+#: ``name (type): text`` or ``name: text`` (Google); ``*args``/``**kwargs`` lose their stars.
+_GOOGLE_ENTRY = re.compile(r"^\*{0,2}(\w+)\s*(?:\((.*?)\))?\s*:(?:\s+(.*))?$")
+#: ``name``, ``name : type`` or ``x1, x2 : type`` (NumPy).
+_NUMPY_ENTRY = re.compile(r"^(\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*)\s*(?::\s*(.*))?$")
+#: A leading ``type:`` of a Google Returns section (``float: The mean.``).
+_TYPE_PREFIX = re.compile(r"^[\w.]+(?:\[.*?\])?(?:\s*\|\s*[\w.]+(?:\[.*?\])?)*\s*:\s+")
+
+
+@dataclass(frozen=True)
+class Docstring:
+    """What a function's docstring says, in the parts a process description has."""
+
+    title: str = ""
+    #: the description paragraphs after the title, then any Notes/Warnings section
+    abstract: str = ""
+    #: each documented parameter's text, by name
+    parameters: dict[str, str] = field(default_factory=dict)
+    #: the whole Returns section (a leading type left out): the abstract of a single output
+    returns: str = ""
+    #: the Returns section's named entries (``name: text``): one output's abstract each
+    named_returns: dict[str, str] = field(default_factory=dict)
+
+    def output_abstract(self, identifier: str, single: bool) -> str:
+        """The text for an output: its named entry, else the whole section if it is the only one."""
+        return self.named_returns.get(identifier) or (self.returns if single else "")
+
+
+@dataclass
+class _Section:
+    name: str  # lower case: the key into the section sets
+    heading: str  # as written
+    numpy: bool  # underlined: its body is not indented
+    #: a Google heading on the first line: cleandoc took its body's indentation away, so the
+    #: body goes on (at the margin) up to a blank line followed by text at the margin
+    flush: bool = False
+    body: list[str] = field(default_factory=list)
+
+
+def parse_docstring(doc: str) -> Docstring:
+    """Split a Google- or NumPy-style docstring into what a process description needs.
+
+    Title: the first paragraph. Abstract: the paragraphs after it up to the first
+    section, verbatim (so a docstring without sections gives what it always did),
+    plus Notes/Warnings sections. Args/Parameters entries give the inputs' texts,
+    Returns the outputs'; Raises, Examples and the like are about calling the
+    function from Python and are left out. Only the usual section names count as
+    headings, so prose ending in a colon stays prose.
+    """
+    lines = inspect.cleandoc(doc).splitlines() if doc else []
+    description: list[str] = []
+    sections: list[_Section] = []
+    current: _Section | None = None
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        stripped = line.strip()
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        at_margin = bool(stripped) and not line[0].isspace()
+        if at_margin and stripped.lower() in _SECTIONS and _UNDERLINE.match(following.strip()):
+            current = _Section(stripped.lower(), stripped, numpy=True)
+            sections.append(current)
+            index += 2
+            continue
+        if at_margin and stripped.endswith(":") and stripped[:-1].strip().lower() in _SECTIONS:
+            heading = stripped[:-1].strip()
+            current = _Section(heading.lower(), heading, numpy=False, flush=index == 0)
+            sections.append(current)
+        elif current is not None and (
+            current.numpy
+            or not at_margin
+            or (current.flush and not (current.body and not current.body[-1].strip()))
+        ):
+            current.body.append(line)
+        else:  # a Google section ends where the text comes back to the margin
+            current = None
+            description.append(line)
+        index += 1
+
+    title_end = next((i for i, line in enumerate(description) if not line.strip()), None)
+    if title_end is None:
+        title_end = len(description)
+    title = " ".join(line.strip() for line in description[:title_end]).strip()
+    abstract = "\n".join(description[title_end:]).strip()
+    parameters: dict[str, str] = {}
+    returns: list[str] = []
+    named_returns: dict[str, str] = {}
+    for section in sections:
+        body = textwrap.dedent("\n".join(section.body)).strip("\n")
+        if section.name in _KEPT_SECTIONS and body.strip():
+            abstract = "\n\n".join(p for p in (abstract, f"{section.heading}: {body.strip()}") if p)
+        elif section.name in _PARAMETER_SECTIONS:
+            parameters.update(_entries(body, section.numpy))
+        elif section.name in _RETURN_SECTIONS:
+            named_returns.update(_entries(body, section.numpy))
+            returns.append(_returns_text(body, section.numpy))
+    return Docstring(
+        title=title,
+        abstract=abstract,
+        parameters=parameters,
+        returns="\n\n".join(r for r in returns if r),
+        named_returns=named_returns,
+    )
+
+
+def _items(body: str) -> list[tuple[str, list[str]]]:
+    """A section's entries: each line at the margin, with the indented lines after it."""
+    items: list[tuple[str, list[str]]] = []
+    for line in body.splitlines():
+        if line.strip() and not line[0].isspace():
+            items.append((line.strip(), []))
+        elif items:
+            items[-1][1].append(line)
+    return [(header, textwrap.dedent("\n".join(more)).splitlines()) for header, more in items]
+
+
+def _paragraphs(lines: Sequence[str]) -> str:
+    """Wrapped lines joined into paragraphs (blank lines between them kept as one)."""
+    paragraphs: list[list[str]] = [[]]
+    for line in lines:
+        if line.strip():
+            paragraphs[-1].append(line.strip())
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    return "\n\n".join(" ".join(p) for p in paragraphs if p)
+
+
+def _entries(body: str, numpy: bool) -> dict[str, str]:
+    """``name -> text`` of a Parameters (or named Returns) section; undescribed names left out."""
+    found: dict[str, str] = {}
+    for header, more in _items(body):
+        if numpy:
+            match = _NUMPY_ENTRY.match(header)
+            names = [n.strip().lstrip("*") for n in match.group(1).split(",")] if match else []
+            text = _paragraphs(more)
+        else:
+            match = _GOOGLE_ENTRY.match(header)
+            names = [match.group(1)] if match else []
+            text = _paragraphs([match.group(3) or "", *more]) if match else ""
+        for name in names:
+            if text:
+                found[name] = text
+    return found
+
+
+def _returns_text(body: str, numpy: bool) -> str:
+    """A Returns section as one text, without the type it may start with."""
+    if not numpy:
+        return _paragraphs(_TYPE_PREFIX.sub("", body.strip(), count=1).splitlines())
+    items = _items(body)
+    described = [_paragraphs(more) for _, more in items if _paragraphs(more)]
+    if described:
+        return "\n\n".join(described)
+    # no indented description: the line is the text, unless it is only a type (or name : type)
+    if len(items) == 1 and _NUMPY_ENTRY.match(items[0][0]):
+        return ""
+    return _paragraphs(body.splitlines())
+
+
 def process(
     function: Callable[..., Any] | None = None,
     *,
@@ -410,19 +608,20 @@ def process(
     Used bare (``@process``) or with arguments. ``inputs``/``outputs`` map
     names to specs that refine (title, allowed values, formats...) what the
     signature says; the return annotation gives the one output ``output``
-    unless ``outputs`` names them.
+    unless ``outputs`` names them. The docstring gives the title, the abstract
+    and the inputs' and outputs' abstracts (see :func:`parse_docstring`);
+    what is given here explicitly wins.
     """
 
     def wrap(func: Callable[..., Any]) -> FunctionProcess:
-        doc = inspect.getdoc(func) or ""
-        first, _, rest = doc.partition("\n\n")
+        doc = parse_docstring(inspect.getdoc(func) or "")
         return FunctionProcess(
             func,
             identifier=identifier or func.__name__,
-            title=title or first.strip().replace("\n", " ") or func.__name__,
-            abstract=abstract if abstract is not None else rest.strip(),
-            inputs=inputs_from_signature(func, inputs or {}),
-            outputs=outputs_from_signature(func, outputs or {}),
+            title=title or doc.title or func.__name__,
+            abstract=abstract if abstract is not None else doc.abstract,
+            inputs=inputs_from_signature(func, inputs or {}, doc),
+            outputs=outputs_from_signature(func, outputs or {}, doc),
             **kwargs,
         )
 
@@ -467,10 +666,12 @@ def _spec_for_annotation(annotation: Any, output: bool) -> _Parameter:
 
 
 def _merge(derived: _Parameter, given: _Parameter | None, identifier: str) -> Any:
-    """The given spec, with what it leaves unset taken from the signature."""
+    """The given spec, with what it leaves unset taken from the signature (and docstring)."""
     if given is None:
         return replace(derived, identifier=identifier)
     merged = replace(given, identifier=given.identifier or identifier)
+    if not given.abstract:
+        merged = replace(merged, abstract=derived.abstract)
     if isinstance(given, LiteralInput) and isinstance(derived, LiteralInput):
         defaults = LiteralInput()
         for name in ("data_type", "default", "allowed_values", "min_occurs", "max_occurs"):
@@ -487,7 +688,7 @@ def _merge(derived: _Parameter, given: _Parameter | None, identifier: str) -> An
 
 
 def inputs_from_signature(
-    func: Callable[..., Any], given: Mapping[str, InputSpec]
+    func: Callable[..., Any], given: Mapping[str, InputSpec], doc: Docstring | None = None
 ) -> list[InputSpec]:
     hints = typing.get_type_hints(func, include_extras=False)
     specs: list[InputSpec] = []
@@ -504,6 +705,7 @@ def inputs_from_signature(
         derived.max_occurs = max_occurs
         has_default = param.default is not inspect.Parameter.empty
         derived.min_occurs = 0 if (optional or has_default) else 1
+        derived.abstract = doc.parameters.get(name, "") if doc else ""
         if isinstance(derived, LiteralInput) and has_default and param.default is not None:
             derived.default = param.default
         specs.append(_merge(derived, given.get(name), name))
@@ -514,13 +716,23 @@ def inputs_from_signature(
 
 
 def outputs_from_signature(
-    func: Callable[..., Any], given: Mapping[str, OutputSpec]
+    func: Callable[..., Any], given: Mapping[str, OutputSpec], doc: Docstring | None = None
 ) -> list[OutputSpec]:
     if given:
-        return [replace(spec, identifier=spec.identifier or name) for name, spec in given.items()]
-    annotation = typing.get_type_hints(func).get("return", str)
-    annotation, _ = _unwrap_optional(annotation)
-    return [_merge(_spec_for_annotation(annotation, output=True), None, "output")]
+        specs = [replace(spec, identifier=spec.identifier or name) for name, spec in given.items()]
+    else:
+        annotation = typing.get_type_hints(func).get("return", str)
+        annotation, _ = _unwrap_optional(annotation)
+        specs = [_merge(_spec_for_annotation(annotation, output=True), None, "output")]
+    if doc is None:
+        return specs
+    single = len(specs) == 1
+    return [
+        spec
+        if spec.abstract
+        else replace(spec, abstract=doc.output_abstract(spec.identifier, single))
+        for spec in specs
+    ]
 
 
 # --------------------------------------------------------------------------- discovery

@@ -7,6 +7,8 @@ from importlib.metadata import entry_points
 from typing import Literal
 
 import pytest
+from lxml import etree
+from schema import assert_valid
 
 from jupyter_wps.config import load_config
 from jupyter_wps.process import (
@@ -21,11 +23,14 @@ from jupyter_wps.process import (
     LiteralInput,
     LiteralOutput,
     Process,
+    parse_docstring,
     process,
     progress,
     report_progress_to,
 )
 from jupyter_wps.server.app import load_registry
+from jupyter_wps.wps import response
+from jupyter_wps.wps.xml import OWS
 
 
 def test_inputs_and_outputs_from_type_hints():
@@ -164,3 +169,218 @@ def test_processes_found_through_entry_points_and_config():
     config = load_config(None, {"processes": ("jupyter_wps.processes:say_hello",)})
     with pytest.raises(ValueError, match="two processes"):
         load_registry(config)  # already offered through the entry point
+
+
+# --------------------------------------------------------------------------- docstrings
+
+
+def _abstracts(params) -> dict[str, str]:
+    return {p.identifier: p.abstract for p in params}
+
+
+def test_google_docstring_gives_the_inputs_and_output_abstracts():
+    @process
+    def scaled_mean(values: list[float], offset: float = 0.0, *args, **kwargs) -> float:
+        """Scaled mean
+
+        The mean of the values, times a scale,
+        plus an offset.
+
+        Args:
+            values (list[float]): The values to average,
+                at least one.
+
+                Missing values are skipped.
+            offset: Added to the result.
+            **kwargs: Ignored.
+
+        Returns:
+            float: The scaled mean
+                of the values.
+
+        Raises:
+            ValueError: When there are no values.
+
+        Notes:
+            Computed in double precision.
+
+        Examples:
+            >>> scaled_mean([1, 2])
+            4.5
+        """
+        return 0.0
+
+    assert scaled_mean.title == "Scaled mean"
+    assert scaled_mean.abstract == (
+        "The mean of the values, times a scale,\nplus an offset.\n\n"
+        "Notes: Computed in double precision."
+    )
+    assert _abstracts(scaled_mean.inputs) == {
+        "values": "The values to average, at least one.\n\nMissing values are skipped.",
+        "offset": "Added to the result.",
+    }
+    assert [i.title for i in scaled_mean.inputs] == ["", ""]  # DescribeProcess shows the name
+    assert _abstracts(scaled_mean.outputs) == {"output": "The scaled mean of the values."}
+
+
+def test_numpy_docstring_gives_the_inputs_and_output_abstracts():
+    @process
+    def clip(values: list[float], low: float = 0.0, high: float = 1.0, flag: bool = False):
+        """Clip values.
+
+        Each value is brought into [low, high].
+
+        Parameters
+        ----------
+        values : list of float
+            The values,
+            one per sample.
+        low, high : float, optional
+            The bounds.
+        flag : bool
+
+        Returns
+        -------
+        str
+            The clipped values,
+            comma separated.
+
+        See Also
+        --------
+        numpy.clip
+        """
+        return ""
+
+    assert clip.title == "Clip values."
+    assert clip.abstract == "Each value is brought into [low, high]."
+    assert _abstracts(clip.inputs) == {
+        "values": "The values, one per sample.",
+        "low": "The bounds.",
+        "high": "The bounds.",
+        "flag": "",
+    }
+    assert _abstracts(clip.outputs) == {"output": "The clipped values, comma separated."}
+
+
+def test_named_returns_go_to_their_outputs():
+    @process(outputs={"mean": LiteralOutput(data_type="double"), "count": LiteralOutput()})
+    def stats(values: list[float]) -> tuple:
+        """Statistics.
+
+        Returns:
+            mean (float): The mean.
+            count: How many values,
+                missing ones included.
+        """
+        return 0.0, 0
+
+    assert _abstracts(stats.outputs) == {
+        "mean": "The mean.",
+        "count": "How many values, missing ones included.",
+    }
+    numpy = parse_docstring("Stats.\n\nReturns\n-------\nmean : float\n    The mean.\n")
+    assert numpy.named_returns == {"mean": "The mean."}
+
+
+def test_an_explicit_spec_wins_over_the_docstring():
+    @process(
+        abstract="Given abstract.",
+        inputs={
+            "x": LiteralInput(title="X", abstract="Given x."),
+            "y": LiteralInput(title="Y"),  # no abstract: the docstring's
+        },
+        outputs={"output": LiteralOutput(abstract="Given output.")},
+    )
+    def add(x: int, y: int) -> int:
+        """Add.
+
+        Adds.
+
+        Args:
+            x: Documented x.
+            y: Documented y.
+
+        Returns:
+            The sum.
+        """
+        return x + y
+
+    assert add.abstract == "Given abstract."
+    assert _abstracts(add.inputs) == {"x": "Given x.", "y": "Documented y."}
+    assert [i.title for i in add.inputs] == ["X", "Y"]
+    assert _abstracts(add.outputs) == {"output": "Given output."}
+
+
+def test_a_docstring_without_sections_is_title_and_abstract_as_before():
+    @process
+    def plain(x: int) -> int:
+        """A plain
+        function.
+
+        Steps: first this,
+        then that.
+
+        Args like these are prose here."""
+        return x
+
+    assert plain.title == "A plain function."
+    assert plain.abstract == ("Steps: first this,\nthen that.\n\nArgs like these are prose here.")
+    assert _abstracts(plain.inputs) == {"x": ""} and _abstracts(plain.outputs) == {"output": ""}
+
+    @process
+    def bare(x: int) -> int:
+        return x
+
+    assert (bare.title, bare.abstract) == ("bare", "")
+
+
+def test_a_docstring_starting_with_a_section():
+    """inspect.getdoc takes the indentation of a first-line section's body away."""
+
+    @process
+    def f(x: int) -> int:
+        """Args:
+        x: The x,
+            an integer.
+        """
+        return x
+
+    assert (f.title, f.abstract) == ("f", "")
+    assert _abstracts(f.inputs) == {"x": "The x, an integer."}
+
+
+def test_describe_process_shows_the_docstring_abstracts():
+    @process
+    def documented(distance: float, label: str = "") -> str:
+        """Documented
+
+        Shows its docstring.
+
+        Args:
+            distance: How far,
+                in metres.
+            label: A label.
+
+        Returns:
+            A message.
+        """
+        return ""
+
+    document = response.process_descriptions([documented])
+    assert_valid(document)
+    root = etree.fromstring(document)
+    (description,) = root.iterfind("ProcessDescription")
+    assert description.findtext(OWS + "Abstract") == "Shows its docstring."
+    inputs = {
+        item.findtext(OWS + "Identifier"): (
+            item.findtext(OWS + "Title"),
+            item.findtext(OWS + "Abstract"),
+        )
+        for item in description.iterfind("DataInputs/Input")
+    }
+    assert inputs == {
+        "distance": ("distance", "How far, in metres."),
+        "label": ("label", "A label."),
+    }
+    (output,) = description.iterfind("ProcessOutputs/Output")
+    assert output.findtext(OWS + "Abstract") == "A message."
