@@ -75,10 +75,16 @@ export function formatDuration(ms: number): string {
   return `${hours} h ${String(minutes % 60).padStart(2, '0')} min`;
 }
 
-function percentOf(job: IJob): number {
-  const value = Number(job.progress);
+function percentOf(job: IJob, previous: number): number {
+  if (job.status === 'successful') {
+    return 100;
+  }
+  const value = Number(job.progress ?? NaN);
   if (!Number.isFinite(value)) {
-    return job.status === 'successful' ? 100 : 0;
+    return previous;
+  }
+  if (FINAL_STATES.has(job.status) && value <= 0) {
+    return previous; // a dismissed or failed job keeps the progress it had
   }
   return Math.min(100, Math.max(0, Math.round(value)));
 }
@@ -155,7 +161,7 @@ class JobRow {
       /[^a-z]/gi,
       ''
     )}`;
-    const percent = percentOf(job);
+    const percent = percentOf(job, this._progress.value || 0);
     this._progress.value = percent;
     this._progress.textContent = `${percent} %`;
     this._progress.title = `${percent} %`;
