@@ -248,18 +248,22 @@ class Lab:
         self.page.locator("#jp-menu-panel .lm-MenuBar-itemLabel", has_text="Run").first.click()
         self.page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
 
-    def kernel_status(self) -> str | None:
-        """The notebook's kernel status (idle, busy, starting...) from its toolbar."""
-        indicator = self.page.locator(
-            ".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator"
-        ).first
-        return indicator.get_attribute("data-status") if indicator.count() else None
+    def kernel(self) -> tuple[str, str] | None:
+        """The current notebook's kernel and its status, from the status bar
+        (``("Python 3 (ipykernel)", "idle")``; ``("No Kernel", ...)`` before one starts)."""
+        texts = self.page.locator("#jp-main-statusbar .jp-StatusBar-TextItem").all_inner_texts()
+        for text in texts:
+            match = re.fullmatch(r"(.+?) \| (\w[\w ]*)", text.strip())
+            if match:
+                return match[1], match[2].lower()
+        return None
 
     def wait_kernel_idle(self, timeout: float = 60) -> None:
-        """The kernel is idle and no cell is queued or running (no ``[*]`` prompt)."""
+        """A kernel is running, idle, and no cell is queued or running (no ``[*]`` prompt)."""
 
         def idle() -> bool:
-            if self.kernel_status() != "idle":
+            kernel = self.kernel()
+            if kernel is None or kernel[0] == "No Kernel" or kernel[1] != "idle":
                 return False
             prompts = self.page.locator(".jp-NotebookPanel:visible .jp-InputPrompt")
             return "[*]" not in " ".join(prompts.all_inner_texts())

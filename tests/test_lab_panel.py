@@ -6,6 +6,7 @@ import json
 import re
 import time
 
+import nbformat
 import pytest
 from live import job, submit, wait_until
 
@@ -188,3 +189,27 @@ def test_panel_reports_errors_and_escapes_server_text(lab):
     assert page.locator("#jp-wps-panel img").count() == 0
     assert page.evaluate("window.__wps_xss") is None
     assert error.is_hidden()
+
+
+def test_lab_helpers_run_a_notebook(lab):
+    """The helpers of tests/browser.py that other browser tests build on."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("import time\ntime.sleep(1)\nx = 6 * 7"),
+        nbformat.v4.new_code_cell("print(x)"),
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, lab.server.root / "helpers.ipynb")
+
+    lab.open_notebook("helpers.ipynb")
+    assert lab.kernel() == ("Python 3 (ipykernel)", "idle")
+    lab.run_all_cells()
+    lab.wait_kernel_idle()
+    assert lab.cells().nth(1).locator(".jp-OutputArea-output").inner_text().strip() == "42"
+
+    lab.cells().nth(1).locator(".jp-InputArea-editor").click()
+    lab.page.keyboard.press("Control+A")
+    lab.page.keyboard.type("print(x + 1)")
+    lab.run_cell(1)
+    lab.wait_kernel_idle()
+    assert lab.cells().nth(1).locator(".jp-OutputArea-output").inner_text().strip() == "43"
