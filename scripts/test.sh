@@ -6,6 +6,14 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
+# The browser tests (pytest -m browser) drive Debian's Chromium through Playwright (from the
+# test extra; never `playwright install`, which downloads a browser of its own)
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing Debian's chromium for the browser tests" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null
+fi
+
 set +e
 python3 -m pytest "$@"
 status=$?
