@@ -27,6 +27,7 @@ extra; ``playwright install`` is never used).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -115,6 +116,8 @@ class LabServer(LiveServer):
 
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory) -> Iterator[LabServer]:
+    if importlib.util.find_spec("jupyterlab") is None:
+        unavailable("jupyterlab is not installed (pip install -e '.[test]')")
     server = LabServer(tmp_path_factory.mktemp("lab"))
     server.start()
     try:
