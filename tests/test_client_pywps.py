@@ -12,7 +12,7 @@ import time
 
 import pytest
 import requests
-from live import free_port
+from live import free_port, wait_until
 
 from jupyter_wps import connect
 from jupyter_wps.client import Job, ProcessError, Reference, WPSError
@@ -192,6 +192,31 @@ def test_async_job_with_progress_and_outputs_by_reference(client, tmp_path):
     assert isinstance(result.report, Reference) and result.report.json() == {"seconds": 2.0}
     assert result.report.save(tmp_path / "report.json").read_text() == '{"seconds": 2.0}'
     assert "napping, step 2 of 4" in job.logs()
+
+
+def test_widgets_follow_a_pywps_job(client):
+    """No JSON API, no status file: the widgets poll PyWPS's status documents over HTTP."""
+    from jupyter_wps.client import JobsDashboard, JobWidget, NoJobList
+
+    job = client.nap(seconds=2, wait=False, as_reference=["report"])
+    widget = JobWidget(job)
+    dashboard = JobsDashboard(jobs=[job])
+    assert widget.api_url == "" and job.api_url is None  # Cancel can only ask the kernel
+    wait_until(lambda: widget.state == "successful", timeout=60, what="the widget to succeed")
+    assert widget.percent == 100 and not job.reads_file
+    assert {o["name"] for o in widget.outputs} == {"output", "report"}
+    report = next(o for o in widget.outputs if o["name"] == "report")
+    assert report["href"].startswith("http") and report["mime"] == "application/json"
+    assert dashboard.wait(timeout=30).jobs[0]["state"] == "successful"
+    with pytest.raises(NoJobList, match="JobsDashboard\\(jobs="):
+        JobsDashboard(client)
+    other = client.nap(seconds=30, wait=False)
+    other_widget = JobWidget(other)
+    other_widget._on_front_end_message(other_widget, {"action": "cancel", "job": other.id}, [])
+    # PyWPS has no WPS 2.0 Dismiss: the widget says it cannot cancel
+    assert (
+        other_widget.notice.startswith("cancel failed") and "cannot cancel" in other_widget.notice
+    )
 
 
 def test_await_a_job(client):

@@ -18,7 +18,7 @@ from typing import Any
 
 from .connect import Endpoint, ServerNotFound, connect, find_endpoint
 from .job import Job, ProcessError, Reference, WPSError
-from .processes import ProcessDescription, WPSClient
+from .processes import NoJobList, ProcessDescription, WPSClient
 from .publish import publish, unpublish
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Job",
     "JobWidget",
     "JobsDashboard",
+    "NoJobList",
     "ProcessDescription",
     "ProcessError",
     "Reference",

@@ -454,7 +454,7 @@ class Job:
         wps = urlsplit(self.client.url).path.rstrip("/")
         if urlsplit(location).path != f"{wps}/status/{job_id}.xml":
             return None
-        return f"{self.client.url}/api/jobs/{job_id}"
+        return self.client.api_url(f"jobs/{job_id}")
 
     def subscribe(self, listener: Callable[[Job], None]) -> None:
         """Call ``listener(job)`` after every change of state, percent or message."""

@@ -29,7 +29,7 @@ from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 
 from .connect import ServerNotFound, connect
 from .job import FINAL, Job, WPSError
-from .processes import WPSClient
+from .processes import NoJobList, WPSClient
 
 __all__ = ["Table", "WPSMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -452,26 +452,13 @@ class WPSMagics(Magics):
 
     def _job_list(self, client: WPSClient) -> list[dict[str, Any]]:
         """The user's jobs from ``GET <wps>/api/jobs``; UsageError without that API."""
-        parts = urlsplit(client.url)
-        api = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/api/jobs", query=""))
-        no_api = (
-            f"{client.url} has no job list (GET {api} is jupyter-wps's JSON API): "
-            "use the Job objects your calls return, or %wps job / %wps cancel with a "
-            "status location URL"
-        )
         try:
-            reply = client._request("GET", api, context="the job list")
-        except WPSError as error:
-            if error.status is not None and error.status < 500 and error.status not in (401, 403):
-                raise UsageError(f"{no_api} (HTTP {error.status})") from None
-            raise
-        try:
-            jobs = reply.json()["jobs"]
-            if not isinstance(jobs, list):
-                raise TypeError(jobs)
-        except (ValueError, KeyError, TypeError):
-            raise UsageError(no_api) from None
-        return [job for job in jobs if isinstance(job, dict) and job.get("jobID")]
+            return client.job_list()
+        except NoJobList as error:
+            raise UsageError(
+                f"{error}: use the Job objects your calls return, or %wps job / %wps cancel "
+                "with a status location URL"
+            ) from None
 
     def _resolve(
         self, client: WPSClient, ids: Sequence[str]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from lxml import etree
@@ -665,6 +665,10 @@ def _same_origin(a: str, b: str) -> bool:
     return (x.scheme, x.hostname, x.port) == (y.scheme, y.hostname, y.port)
 
 
+class NoJobList(WPSError):
+    """The WPS has no job list: it is not a jupyter-wps server."""
+
+
 #: this kernel's clients, so that publishing refreshes every client of that server
 _CLIENTS: weakref.WeakSet[WPSClient] = weakref.WeakSet()
 
@@ -764,6 +768,34 @@ class WPSClient:
         for name, function in self._by_name.items():
             lines += [name, f"    {function.process.title}"]
         return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------------ the JSON API
+
+    def api_url(self, path: str) -> str:
+        """A URL of a jupyter-wps server's JSON API (``<wps>/api/<path>``)."""
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/api/{path}", query=""))
+
+    def job_list(self) -> list[dict[str, Any]]:
+        """This user's jobs as a jupyter-wps server's JSON API describes them, newest first.
+
+        NoJobList when the server has no such API (PyWPS, any other WPS).
+        """
+        api = self.api_url("jobs")
+        try:
+            reply = self._request("GET", api, context="the job list")
+            jobs = reply.json()["jobs"]
+            if not isinstance(jobs, list):
+                raise TypeError(jobs)
+        except WPSError as error:
+            if error.status is None or error.status >= 500 or error.status in (401, 403):
+                raise
+            raise NoJobList(
+                f"{self.url} has no job list (HTTP {error.status} from {api})"
+            ) from None
+        except (ValueError, KeyError, TypeError):
+            raise NoJobList(f"{self.url} has no job list ({api} is not jupyter-wps's)") from None
+        return [job for job in jobs if isinstance(job, dict) and job.get("jobID")]
 
     # ------------------------------------------------------------------ HTTP
 

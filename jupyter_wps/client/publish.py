@@ -123,7 +123,7 @@ def publish(
     try:
         wps._request(
             "POST",
-            f"{wps.url}/api/processes",
+            wps.api_url("processes"),
             data=json.dumps(body, allow_nan=False).encode("utf-8"),
             headers={"Content-Type": "application/json"},
             context=f"publishing {proc.identifier}",
@@ -146,7 +146,7 @@ def unpublish(
     try:
         wps._request(
             "DELETE",
-            f"{wps.url}/api/processes/{identifier}",
+            wps.api_url(f"processes/{identifier}"),
             context=f"unpublishing {identifier}",
         )
     except WPSError as error:

@@ -25,6 +25,7 @@ import traitlets
 
 from .job import Job, Reference, WPSError, without_capability
 from .monitor import MAX_HTTP_POLL, monitor
+from .processes import NoJobList
 
 STATIC = Path(__file__).parent / "static"
 #: how much of an output value a widget shows
@@ -55,7 +56,7 @@ def _preview(name: str, value: Any) -> dict[str, Any]:
         mime = value.mime_type or ""
         return {
             "name": name,
-            "href": without_capability(value.url),
+            "href": without_capability(value.href),
             "mime": mime,
             "text": value.name,
             "image": mime.startswith("image/"),
@@ -194,7 +195,11 @@ class JobsDashboard(_WPSWidget):
         for job in jobs or []:
             self._add(job)
         if jobs is None:
-            self._list()
+            try:
+                self._list()
+            except NoJobList as error:
+                hint = "JobsDashboard(jobs=[...]) shows jobs of any WPS"
+                raise NoJobList(f"{error}; {hint}") from None
             monitor().add(self._listing_task, self._listing_delay)
         self._flush()
 
@@ -215,9 +220,8 @@ class JobsDashboard(_WPSWidget):
 
     def _list(self) -> bool:
         """Take the server's list of this user's jobs; True when anything changed."""
-        reply = self.client._request("GET", f"{self.client.url}/api/jobs", context="jobs")
         changed = False
-        for data in reply.json().get("jobs", []):
+        for data in self.client.job_list():
             job = self._jobs.get(data.get("jobID", ""))
             if job is None:
                 self._add(Job.from_json(self.client, data))
