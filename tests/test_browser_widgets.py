@@ -94,3 +94,28 @@ def test_progress_moves_and_cancel_works_while_the_kernel_is_busy(lab, notebook)
     assert "dismissed" in output.inner_text()
     lab.wait_kernel_idle()
     assert not widget.locator("button.jwps-cancel").is_visible()
+
+
+def test_watching_a_job_is_not_user_activity(lab, notebook):
+    """A widget left open on a running job must not keep an idle server from being culled:
+    its front end reads progress from the JSON API (not activity) and the kernel, told so,
+    stays quiet until the job's state changes."""
+    page = lab.page
+    lab.open_notebook(notebook)
+    lab.untrack_jupyterlab_activity()
+    run_cell(lab, 0)
+    widget = page.locator(".jwps-job").first
+    wait_until(lambda: widget.get_attribute("data-state") == "running", 60, what="running")
+    lab.wait_kernel_idle()
+    lab.wait(2)  # the kernel has heard that the front end polls
+    before = lab.server.last_activity()
+    progress = widget.locator("progress.jwps-progress")
+    seen = []
+    for _ in range(12):
+        seen.append(float(progress.evaluate("p => p.value")))
+        lab.wait(0.5)
+    assert len(set(seen)) >= 3 and seen == sorted(seen), f"the bar did not move: {seen}"
+    assert lab.server.last_activity() == before
+    job_id = widget.get_attribute("data-job-id")
+    widget.locator("button.jwps-cancel").click()
+    assert final_status(lab.server, job_id, timeout=30)["status"] == "dismissed"

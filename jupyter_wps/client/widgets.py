@@ -102,14 +102,22 @@ class _WPSWidget(anywidget.AnyWidget):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        #: a front end said it polls the JSON API itself: send it state changes only
+        self.front_end_polls = False
         self.on_msg(self._on_front_end_message)
 
     def _jobs_by_id(self) -> dict[str, Job]:
         raise NotImplementedError
 
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        """Cancel asked of the kernel (the front end could not reach the server itself)."""
-        if not isinstance(content, dict) or content.get("action") != "cancel":
+        """``polling``: a front end follows progress itself; ``cancel``: it cannot reach
+        the server, the kernel dismisses the job."""
+        if not isinstance(content, dict):
+            return
+        if content.get("action") == "polling":
+            self.front_end_polls = True
+            return
+        if content.get("action") != "cancel":
             return
         job = self._jobs_by_id().get(str(content.get("job", "")))
         if job is None:
@@ -146,6 +154,8 @@ class JobWidget(_WPSWidget):
         return {self.job_id: self.job}
 
     def _show(self, job: Job) -> None:
+        if self.front_end_polls and job.state == self.state and not job.done:
+            return  # progress alone: the front end reads it from the server, no kernel traffic
         state = job_state(job)
         outputs: list[dict[str, Any]] = []
         if job.state == "successful" and not self.outputs:
@@ -170,6 +180,8 @@ class JobsDashboard(_WPSWidget):
 
     jobs = traitlets.List(traitlets.Dict()).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
+    #: the server's job list, which a front end served by that server polls itself
+    api_url = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -192,8 +204,12 @@ class JobsDashboard(_WPSWidget):
         self._flush_pending = False
         self._closed = False
         self._listing_delay = 1.0
+        #: (id, state) of the rows last sent
+        self._sent: list[tuple[str, str]] = []
         for job in jobs or []:
             self._add(job)
+        if jobs is None or any(job.api_url for job in jobs):
+            self.api_url = client.api_url("jobs")
         if jobs is None:
             try:
                 self._list()
@@ -264,12 +280,17 @@ class JobsDashboard(_WPSWidget):
     def _flush_task(self) -> None:
         self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, force: bool = False) -> None:
         with self._lock:
             self._flush_pending = False
             jobs = list(self._jobs.values())
         jobs.sort(key=lambda job: _iso(job.created), reverse=True)
-        self.jobs = [job_state(job) for job in jobs]
+        rows = [job_state(job) for job in jobs]
+        sent = [(row["job_id"], row["state"]) for row in rows]
+        if self.front_end_polls and not force and sent == self._sent:
+            return  # progress alone: the front end reads it from the server
+        self._sent = sent
+        self.jobs = rows
 
     def wait(self, timeout: float | None = None) -> JobsDashboard:
         """Block until every job shown is final (TimeoutError after ``timeout`` s)."""
@@ -284,7 +305,7 @@ class JobsDashboard(_WPSWidget):
                 with contextlib.suppress(WPSError, OSError):  # a busy server: next round
                     job.poll()
             time.sleep(0.5)
-        self._flush()
+        self._flush(force=True)
         return self
 
     def close(self) -> None:

@@ -1,9 +1,12 @@
 // jupyter-wps job widgets (anywidget front end): one job, or a dashboard of many.
 //
-// The kernel keeps the model current from the jobs' status documents. This
-// module ticks elapsed times itself (no kernel traffic) and sends Cancel
-// straight to the server's JSON API when this page is served by the job's
-// server, so that Cancel works while the kernel is busy running a cell.
+// The kernel keeps the model current from the jobs' status documents. When this
+// page is served by the jobs' server, this module also reads their progress from
+// the server's JSON API itself and tells the kernel so ("polling"): the kernel
+// then sends state changes only, and watching a job is no traffic on the kernel
+// (which would count as user activity and keep an idle server from being culled).
+// It ticks elapsed times itself, and sends Cancel straight to the JSON API, so
+// that Cancel works while the kernel is busy running a cell.
 
 const FINAL = new Set(["successful", "failed", "dismissed"]);
 
@@ -38,15 +41,64 @@ function xsrfToken() {
   return match ? decodeURIComponent(match[1]) : null;
 }
 
-// DELETE the job through the JSON API; null when this page cannot reach it.
-async function cancelOverHttp(apiUrl) {
-  const path = reachable(apiUrl);
-  if (!path) return null;
+function apiHeaders() {
   const headers = { Accept: "application/json" };
   const xsrf = xsrfToken();
   if (xsrf) headers["X-XSRFToken"] = xsrf;
   const token = pageConfig().token;
   if (token) headers["Authorization"] = `token ${token}`;
+  return headers;
+}
+
+// GET `path` (JSON) now and again while onData(data) returns true: every `first` ms,
+// backing off to `most` while nothing changes, waiting while the page is hidden.
+// Returns a function that stops it.
+function poll(path, onData, first = 1000, most = 5000) {
+  let delay = first;
+  let last = "";
+  let timer = null;
+  let stopped = false;
+  const tick = async () => {
+    if (stopped) return;
+    if (document.visibilityState !== "hidden") {
+      try {
+        const reply = await fetch(path, { headers: apiHeaders(), credentials: "same-origin" });
+        if (!reply.ok) throw new Error(`HTTP ${reply.status}`);
+        const text = await reply.text();
+        delay = text === last ? Math.min(delay * 1.5, most) : first;
+        last = text;
+        if (stopped || !onData(JSON.parse(text))) return;
+      } catch {
+        delay = Math.min(delay * 2, 30000);
+      }
+    }
+    if (!stopped) timer = setTimeout(tick, delay);
+  };
+  tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
+// A job as the model has it, with what the server said since (JSON API fields).
+function merged(job, data) {
+  if (!data || FINAL.has(job.state)) return job;
+  const percent = data.progress ?? job.percent;
+  return {
+    ...job,
+    state: data.status || job.state,
+    percent: data.status === job.state ? Math.max(percent, job.percent || 0) : percent,
+    message: data.message ?? job.message,
+    finished: data.finished || job.finished,
+  };
+}
+
+// DELETE the job through the JSON API; null when this page cannot reach it.
+async function cancelOverHttp(apiUrl) {
+  const path = reachable(apiUrl);
+  if (!path) return null;
+  const headers = apiHeaders();
   const reply = await fetch(path, { method: "DELETE", headers, credentials: "same-origin" });
   if (!reply.ok) {
     let detail = `HTTP ${reply.status}`;
@@ -206,15 +258,43 @@ function renderJob(model, el) {
   const view = new JobView(canceller(model));
   const notice = element("div", "jwps-notice");
   el.append(view.root, notice);
+  const modelJob = () => Object.fromEntries(JOB_FIELDS.map((name) => [name, model.get(name)]));
+  let polled = null; // the server's answer since the model last changed
+  let stop = null;
   const update = () => {
-    const job = Object.fromEntries(JOB_FIELDS.map((name) => [name, model.get(name)]));
-    view.update(job);
+    view.update(merged(modelJob(), polled));
     notice.textContent = model.get("notice") || "";
   };
+  const follow = () => {
+    const job = modelJob();
+    if (FINAL.has(job.state)) {
+      if (stop) stop();
+      stop = null;
+      return;
+    }
+    const path = reachable(job.api_url);
+    if (stop || !path) return;
+    model.send({ action: "polling" });
+    stop = poll(path, (data) => {
+      polled = data;
+      update();
+      if (FINAL.has(data.status)) stop = null;
+      return stop !== null;
+    });
+  };
+  const changed = () => {
+    polled = null;
+    update();
+    follow();
+  };
   update();
-  for (const name of [...JOB_FIELDS, "notice"]) model.on(`change:${name}`, update);
+  follow();
+  for (const name of [...JOB_FIELDS, "notice"]) model.on(`change:${name}`, changed);
   const timer = setInterval(() => view.tick(Date.now()), 1000);
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    if (stop) stop();
+  };
 }
 
 function renderDashboard(model, el) {
@@ -227,13 +307,16 @@ function renderDashboard(model, el) {
   el.append(root);
   const views = new Map();
   const cancel = canceller(model);
+  let polled = new Map(); // job id -> the server's answer (GET api/jobs)
+  let stop = null;
+  const rows = () => (model.get("jobs") || []).map((job) => merged(job, polled.get(job.job_id)));
   const update = () => {
     title.textContent = model.get("title") || "Jobs";
     notice.textContent = model.get("notice") || "";
-    const jobs = model.get("jobs") || [];
+    const jobs = rows();
     const counts = {};
     const seen = new Set();
-    const rows = [];
+    const shown = [];
     for (const job of jobs) {
       counts[job.state] = (counts[job.state] || 0) + 1;
       let view = views.get(job.job_id);
@@ -243,22 +326,45 @@ function renderDashboard(model, el) {
       }
       view.update(job);
       seen.add(job.job_id);
-      rows.push(view.root);
+      shown.push(view.root);
     }
     for (const id of [...views.keys()]) if (!seen.has(id)) views.delete(id);
-    list.replaceChildren(...rows);
+    list.replaceChildren(...shown);
     const parts = Object.entries(counts).map(([state, n]) => `${n} ${state}`);
     summary.textContent = `${jobs.length} job${jobs.length === 1 ? "" : "s"}${parts.length ? ": " + parts.join(", ") : ""}`;
   };
+  const unfinished = () => rows().some((job) => !FINAL.has(job.state));
+  const follow = () => {
+    const path = reachable(model.get("api_url"));
+    if (stop || !path || !unfinished()) return;
+    model.send({ action: "polling" });
+    stop = poll(
+      path,
+      (data) => {
+        polled = new Map((data.jobs || []).map((job) => [job.jobID, job]));
+        update();
+        if (!unfinished()) stop = null;
+        return stop !== null;
+      },
+      2000,
+      10000,
+    );
+  };
+  const changed = () => {
+    update();
+    follow();
+  };
   update();
-  model.on("change:jobs", update);
-  model.on("change:title", update);
-  model.on("change:notice", update);
+  follow();
+  for (const name of ["jobs", "title", "notice", "api_url"]) model.on(`change:${name}`, changed);
   const timer = setInterval(() => {
     const now = Date.now();
     for (const view of views.values()) view.tick(now);
   }, 1000);
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    if (stop) stop();
+  };
 }
 
 function render({ model, el }) {
