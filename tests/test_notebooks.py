@@ -89,6 +89,10 @@ def test_publish(server, monkeypatch):
     notebook = run_notebook("publish.ipynb", server, monkeypatch)
     output = output_of(notebook)
     assert "'scaled_root']" in output  # in GetCapabilities, for OWSLib
+    # DescribeProcess from the type hints and the docstring
+    assert "Scaled square root - The square root of x, times the notebook's scale" in output
+    assert " input x double a non-negative number" in output
+    assert " input label string what to call the result" in output
     assert "ProcessSucceeded OWSLib: 10.000" in output
     assert "'result: 10.000'" in output and "'async: 3.536'" in output
     assert "200 result: 25.000" in output  # plain KVP, raw output
