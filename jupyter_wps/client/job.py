@@ -530,11 +530,15 @@ class Job:
         ):
             entry = StatusEntry(dt.datetime.now(), self.state, self.percent, self.message)
             self._history.append(entry)
-            for listener in list(self._listeners):
-                try:
-                    listener(self)
-                except Exception:  # a broken display must not break polling
-                    log.exception("a listener of %s failed", self._name)
+            self._notify()
+
+    def _notify(self) -> None:
+        """Tell the listeners (widgets) the job's state, from the calling thread."""
+        for listener in list(self._listeners):
+            try:
+                listener(self)
+            except Exception:  # a broken display must not break polling
+                log.exception("a listener of %s failed", self._name)
 
     @property
     def _name(self) -> str:
@@ -651,6 +655,7 @@ class Job:
             time.sleep(FILE_POLL if self.reads_file else delay)
             errors = self._poll_once(errors)
             delay = self._next_delay(delay)
+        self._notify()  # once more from here: a notebook run by nbclient saves the final state
         return self._outputs()
 
     def __await__(self):
@@ -662,6 +667,7 @@ class Job:
             await asyncio.sleep(FILE_POLL if self.reads_file else delay)
             errors = await asyncio.to_thread(self._poll_once, errors)
             delay = self._next_delay(delay)
+        self._notify()
         return self._outputs()
 
     def _outputs(self) -> Any:

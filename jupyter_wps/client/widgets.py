@@ -168,6 +168,10 @@ class JobWidget(_WPSWidget):
                 setattr(self, name, value)
             if outputs:
                 self.outputs = outputs
+        if job.done:
+            # all of it, even unchanged: sent from the thread that saw the end (a cell waiting
+            # in result(), say), it is what a notebook executed by nbclient or papermill saves
+            self.send_state()
 
 
 class JobsDashboard(_WPSWidget):
@@ -291,6 +295,8 @@ class JobsDashboard(_WPSWidget):
             return  # progress alone: the front end reads it from the server
         self._sent = sent
         self.jobs = rows
+        if force:
+            self.send_state("jobs")  # even unchanged: see JobWidget._show
 
     def wait(self, timeout: float | None = None) -> JobsDashboard:
         """Block until every job shown is final (TimeoutError after ``timeout`` s)."""
