@@ -220,10 +220,11 @@ class Lab:
         for _ in range(attempts):
             page.locator("#jp-main-dock-panel").click(position={"x": 5, "y": 5})
             page.keyboard.press("Control+Shift+C")
-            palette.wait_for(state="visible")
-            palette.fill(label)
             try:
-                # the list re-renders whenever commands change (often while the app starts)
+                # a busy app may miss the shortcut; the list re-renders whenever commands
+                # change (often while the app starts)
+                palette.wait_for(state="visible", timeout=5000)
+                palette.fill(label)
                 item.click(timeout=5000)
                 palette.wait_for(state="hidden", timeout=5000)
                 return

@@ -2,8 +2,9 @@
  * The WPS panel: the server's processes, and its jobs with their progress.
  *
  * Plain DOM; every string from the server goes in as text (textContent), never as HTML.
- * Polling: only while the panel and the page are visible and some job is unfinished,
- * every 2 s, backing off to 10 s while nothing changes. Elapsed times tick locally.
+ * Polling: only while the panel and the page are visible; every 2 s while some job is
+ * unfinished, backing off to 10 s while nothing changes, and every 15 s when all jobs are
+ * final (to notice new ones). Elapsed times tick locally.
  */
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
@@ -13,6 +14,8 @@ import { APIError, FINAL_STATES, IJob, IProcess, WPSClient } from './api';
 /** Polling intervals (ms): the first after a change, and the longest. */
 export const POLL_MIN = 2000;
 export const POLL_MAX = 10000;
+/** With no unfinished job: how often to look for new ones (ms). */
+export const POLL_IDLE = 15000;
 
 const STATUS_LABELS: Record<string, string> = {
   accepted: 'queued',
@@ -330,11 +333,16 @@ export class WPSPanel extends Widget {
       this._timer = undefined;
     }
     const unfinished = [...this._rows.values()].some(row => !row.finished);
+    if (this._active) {
+      this._timer = window.setTimeout(
+        () => {
+          this._timer = undefined;
+          void this._poll(false);
+        },
+        unfinished ? this._interval : POLL_IDLE
+      );
+    }
     if (unfinished && this._active) {
-      this._timer = window.setTimeout(() => {
-        this._timer = undefined;
-        void this._poll(false);
-      }, this._interval);
       if (this._clock === undefined) {
         this._clock = window.setInterval(() => this._tick(), 1000);
       }
