@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from lxml import etree
 from schema import assert_valid
@@ -136,6 +137,23 @@ class LiveServer:
 
     def log(self) -> str:
         return (self.root / "server.log").read_text(errors="replace")[-4000:]
+
+
+def server_fixture(name: str, config_text: str = "parallelprocesses = 4\n"):
+    """A module-scoped fixture: a LiveServer with ``config_text``, stopped at the end.
+
+    In a test module: ``server = server_fixture("widgets", "parallelprocesses = 16\n")``.
+    """
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory):
+        live = LiveServer(tmp_path_factory.mktemp(name), config_text).start()
+        try:
+            yield live
+        finally:
+            live.stop()
+
+    return server
 
 
 # ------------------------------------------------------------------ talking to a live server

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from live import LiveServer
+from live import LiveServer, server_fixture
 from lxml import etree
 from owslib.wps import ASYNC, SYNC, BoundingBoxDataInput, ComplexDataInput, WebProcessingService
 from schema import assert_valid
@@ -16,11 +16,7 @@ NS = {"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/
 DEMO = ["say_hello", "sleep", "echo", "ultimate_question"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    live = LiveServer(tmp_path_factory.mktemp("live"), "parallelprocesses = 4\n").start()
-    yield live
-    live.stop()
+server = server_fixture("live")
 
 
 def client(server: LiveServer) -> WebProcessingService:

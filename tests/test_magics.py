@@ -14,7 +14,7 @@ import pytest
 import requests
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from live import LiveServer, free_port, job, submit, wait_until
+from live import free_port, job, server_fixture, submit, wait_until
 from nbclient import NotebookClient
 from test_client import DISCOVERY_VARIABLES
 from test_client_pywps import pywps_url  # noqa: F401 - a fixture: PyWPS under gunicorn
@@ -27,11 +27,7 @@ from jupyter_wps.client.magics import Table, WPSMagics
 DEMO = ["say_hello", "sleep", "echo", "ultimate_question"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    live = LiveServer(tmp_path_factory.mktemp("magics"), "parallelprocesses = 4\n").start()
-    yield live
-    live.stop()
+server = server_fixture("magics")
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import cluster
 import nbformat
 import pytest
-from live import LiveServer, record
+from live import LiveServer, record, server_fixture
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
@@ -23,11 +22,7 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 FINAL = ("successful", "failed", "dismissed")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("notebooks"), "parallelprocesses = 4\n").start()
-    yield live
-    live.stop()
+server = server_fixture("notebooks")
 
 
 def run_notebook(name: str, server: LiveServer, monkeypatch) -> nbformat.NotebookNode:

@@ -14,7 +14,7 @@ import time
 
 import pytest
 import requests
-from live import LiveServer, final_status, job, wait_until
+from live import final_status, job, server_fixture, wait_until
 
 from jupyter_wps import connect
 from jupyter_wps.client import job as job_module
@@ -22,12 +22,7 @@ from jupyter_wps.client.job import without_capability
 from jupyter_wps.client.monitor import monitor
 from jupyter_wps.client.widgets import JobsDashboard, JobWidget
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    live = LiveServer(tmp_path_factory.mktemp("widgets"), "parallelprocesses = 16\n").start()
-    yield live
-    live.stop()
+server = server_fixture("widgets", "parallelprocesses = 16\n")
 
 
 @pytest.fixture(scope="module")
