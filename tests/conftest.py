@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
+# shared helper modules whose asserts should explain themselves (browser is a plugin too)
+pytest.register_assert_rewrite("browser", "live", "cluster")
 
 TESTS = Path(__file__).parent
 # launchers (subprocesses) import the test processes from here, as a site's own modules

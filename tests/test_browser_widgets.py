@@ -1,5 +1,8 @@
 """The job widget in a real JupyterLab, in Chromium: progress moves and Cancel works
-while the cell that waits for the job's result keeps the kernel busy."""
+while the cell that waits for the job's result keeps the kernel busy.
+
+JupyterLab runs under a prefix, as JupyterHub serves a user's server: the widget's
+front end must find the server's API under the page's base URL."""
 
 from __future__ import annotations
 
@@ -8,12 +11,22 @@ import time
 
 import nbformat
 import pytest
+from browser import LabServer
 from live import final_status, wait_until
 
 pytestmark = pytest.mark.browser
 pytest_plugins = ["browser"]
 
 NOTEBOOK = "watch-a-job.ipynb"
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    server = LabServer(tmp_path_factory.mktemp("hub-user"), base_url="/user/alice/").start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
