@@ -359,6 +359,7 @@ def test_jobs_never_see_the_servers_credentials(server, slurm_env):
     assert script.stat().st_mode & 0o777 == 0o700
     text = script.read_text()
     assert "#SBATCH --export=NONE" in text and "secret-hub-token" not in text
+    assert "#SBATCH --no-requeue" in text  # accepted by sbatch: the job ran
 
 
 @slurm

@@ -358,6 +358,9 @@ class SlurmBackend(Backend):
             "--open-mode=append",
             f"--chdir={jobdir}",
             "--export=NONE",
+            # a WPS job runs once: after a node failure it is reported failed, not run again
+            # (a second launcher would find its status final and the outputs half-written)
+            "--no-requeue",
         ]
         memory = str(resources.get("memory") or "")
         cores = resources.get("cores") or ""
