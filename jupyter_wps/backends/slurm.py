@@ -382,8 +382,8 @@ class SlurmBackend(Backend):
         """The text of ``job.sh``: options, explicit environment, prologue, the launcher."""
         lines = ["#!/bin/sh"]
         for option in self.sbatch_options(job_id, jobdir, resources):
-            name, _, value = option.partition("=")
-            lines.append(f"#SBATCH {name}={_sbatch_value(value)}")
+            name, equals, value = option.partition("=")
+            lines.append(f"#SBATCH {name}={_sbatch_value(value)}" if equals else f"#SBATCH {name}")
         lines.append(f"# jupyter-wps job {job_id}: runs the launcher of this job directory")
         # job steps (srun) inherit the script's environment, not --export=NONE
         lines.append("export SLURM_EXPORT_ENV=ALL")
