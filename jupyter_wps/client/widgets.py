@@ -13,6 +13,7 @@ to the kernel.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import threading
@@ -153,6 +154,9 @@ class JobWidget(_WPSWidget):
     def _jobs_by_id(self) -> dict[str, Job]:
         return {self.job_id: self.job}
 
+    def __repr__(self) -> str:  # the text a front end without widgets shows
+        return repr(self.job)
+
     def _show(self, job: Job) -> None:
         if self.front_end_polls and job.state == self.state and not job.done:
             return  # progress alone: the front end reads it from the server, no kernel traffic
@@ -225,6 +229,11 @@ class JobsDashboard(_WPSWidget):
 
     def _jobs_by_id(self) -> dict[str, Job]:
         return dict(self._jobs)
+
+    def __repr__(self) -> str:  # the text a front end without widgets shows
+        counts = collections.Counter(job.state for job in self._jobs.values())
+        states = "".join(f", {n} {state}" for state, n in sorted(counts.items()))
+        return f"<JobsDashboard {self.title}: {len(self._jobs)} jobs{states}>"
 
     # ------------------------------------------------------------------ jobs
 
