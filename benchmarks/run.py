@@ -777,7 +777,7 @@ def ratio(ours: float, theirs: float) -> str:
 
 
 def report(results: list[Result], header: list[str], settings: str) -> str:
-    lines = ["# jupyter-wps vs PyWPS", "", *header, f"- {settings}", ""]
+    lines = [TITLE, "", *header, f"- {settings}", ""]
     lines += ["Written by `python benchmarks/run.py`; README.md says how to read it.", ""]
     lines += [
         "## Per server",
@@ -818,6 +818,27 @@ def report(results: list[Result], header: list[str], settings: str) -> str:
             f"| {ratio(r.cpu_ms, theirs.cpu_ms)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- run.py: begin -->", "<!-- run.py: end -->"
+TITLE = "# jupyter-wps vs PyWPS"
+
+
+def write_report(path: Path, text: str) -> None:
+    """This script's part of ``path`` (between its markers) replaced; the sections other
+    scripts write there (scheduler.py, widgets.py) and notes around them kept."""
+    section = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + section.rstrip("\n") + rest.split(END, 1)[1]
+    elif old.startswith(TITLE):  # written before the markers: ours up to the next title
+        later = re.search(r"^# |^<!-- ", old[len(TITLE) :], re.MULTILINE)
+        rest = old[len(TITLE) + later.start() :] if later else ""
+        new = section + ("\n" + rest if rest else "")
+    else:
+        new = section + ("\n" + old if old else "")
+    path.write_text(new, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -881,7 +902,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if output:
-        output.write_text(text, encoding="utf-8")
+        write_report(output, text)
         print(f"written to {output}")
     if profile:
         import pstats
