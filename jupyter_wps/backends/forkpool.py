@@ -7,7 +7,8 @@ all that, and then forks a child per job: the same launcher code, the same job
 directory, a new session, in a fraction of the time.
 
 Protocol, one line each: the server writes ``<jobdir>\\t<env as JSON>``; the
-pool answers ``started <pid>`` (or ``error <message>``) and, when a child ends,
+pool answers ``started <pid> <start time>`` (or ``error <message>``; the start
+time read at once, as the child may be done before the server asks) and, when a child ends,
 ``exited <pid> <code>``. The pool exits when its stdin closes; its children go
 on (they are adopted again by pid and start time, like any launcher).
 """
@@ -24,6 +25,7 @@ import sys
 
 from ..jobs import JobDir
 from ..launcher import main_in_child
+from .local import process_start_time
 
 
 def _fork_launcher(jobdir: str, env: dict[str, str], inherited: list[int]) -> int:
@@ -92,7 +94,8 @@ def serve() -> None:
                 jobdir, _, env = line.decode().partition("\t")
                 try:
                     pid = _fork_launcher(jobdir, json.loads(env), [wakeup_r, wakeup_w])
-                    report(f"started {pid}")
+                    # not reaped before this loop's waitpid: readable even if it is done
+                    report(f"started {pid} {process_start_time(pid, finished_too=True)}")
                 except (OSError, ValueError) as exc:
                     report(f"error {exc}")
         while True:

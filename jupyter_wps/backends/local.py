@@ -27,8 +27,12 @@ KILL_GRACE = 3.0
 POOL_EXIT_TIMEOUT = 5.0
 
 
-def process_start_time(pid: int) -> str | None:
-    """The start time of process ``pid`` (clock ticks since boot), or None if it is gone."""
+def process_start_time(pid: int, finished_too: bool = False) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot), or None if it is gone.
+
+    A zombie (finished, not yet reaped) counts as gone unless ``finished_too``: its
+    parent, which reaps it, may still want to know when it started.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as stream:
             stat = stream.read()
@@ -36,7 +40,7 @@ def process_start_time(pid: int) -> str | None:
         return None
     # the command name (field 2) may contain spaces and parentheses: split after its end
     fields = stat[stat.rindex(b")") + 2 :].split()
-    if fields[0] == b"Z":  # a zombie has finished
+    if fields[0] == b"Z" and not finished_too:
         return None
     return fields[19].decode()
 
@@ -50,15 +54,22 @@ class LauncherPool:
     """The server's side of the warm launcher pool (:mod:`.forkpool`).
 
     Jobs are sent one line each and answered in order; exits are reported as they
-    happen. If the pool dies, the next job starts a new one, and the launchers it
-    had started are watched through ``/proc`` like adopted ones.
+    happen, each to the callback its launch gave. A launcher may exit before the
+    server has read its start: starts and exits are matched here, in the order the
+    pool reports them, so no exit is lost. If the pool dies, the next job starts a
+    new one, and the launchers it had started are watched through ``/proc`` like
+    adopted ones.
     """
 
-    def __init__(self, preload: list[str], on_exit: Callable[[int, int], None]) -> None:
+    def __init__(self, preload: list[str]) -> None:
         self.preload = preload
-        self.on_exit = on_exit
         self._proc: asyncio.subprocess.Process | None = None
-        self._pending: collections.deque[asyncio.Future[int]] = collections.deque()
+        #: launches sent and not answered yet: the answer, the exit callback
+        self._pending: collections.deque[
+            tuple[asyncio.Future[tuple[int, str]], Callable[[int], None]]
+        ] = collections.deque()
+        #: launchers forked by this pool that have not exited: pid -> (start, callback)
+        self._children: dict[int, tuple[str, Callable[[int], None]]] = {}
         self._lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
 
@@ -66,14 +77,20 @@ class LauncherPool:
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
 
-    async def launch(self, jobdir: Path, env: dict[str, str]) -> int:
-        """Fork a launcher for ``jobdir``; its pid."""
+    def children(self) -> list[str]:
+        """Native ids of the launchers this pool forked that are still running."""
+        return [f"{pid}:{start}" for pid, (start, _) in self._children.items()]
+
+    async def launch(
+        self, jobdir: Path, env: dict[str, str], on_exit: Callable[[int], None]
+    ) -> tuple[int, str]:
+        """Fork a launcher for ``jobdir``: its pid and start time; ``on_exit(code)`` later."""
         async with self._lock:
             if not self.running:
                 await self._start()
             assert self._proc is not None and self._proc.stdin is not None
             answer = asyncio.get_running_loop().create_future()
-            self._pending.append(answer)
+            self._pending.append((answer, on_exit))
             self._proc.stdin.write(f"{jobdir}\t{json.dumps(env)}\n".encode())
             await self._proc.stdin.drain()
         return await answer
@@ -96,15 +113,20 @@ class LauncherPool:
             kind, _, rest = line.decode().strip().partition(" ")
             if kind == "exited":
                 pid, _, code = rest.partition(" ")
-                self.on_exit(int(pid), int(code))
+                child = self._children.pop(int(pid), None)
+                if child is not None:
+                    child[1](int(code))
             elif self._pending:
-                answer = self._pending.popleft()
+                answer, on_exit = self._pending.popleft()
                 if kind == "started":
-                    answer.set_result(int(rest))
+                    pid, _, start = rest.partition(" ")
+                    self._children[int(pid)] = (start, on_exit)
+                    answer.set_result((int(pid), start))
                 else:
                     answer.set_exception(OSError(f"the launcher pool: {rest}"))
+        self._children.clear()  # from now on watched through /proc, as adopted launchers
         while self._pending:
-            self._pending.popleft().set_exception(OSError("the launcher pool exited"))
+            self._pending.popleft()[0].set_exception(OSError("the launcher pool exited"))
 
     async def close(self) -> None:
         """Let the pool exit (its launchers go on without it)."""
@@ -130,11 +152,8 @@ class LocalBackend(Backend):
         super().__init__(config, on_exit)
         self.capacity = config.parallelprocesses if config.parallelprocesses > 0 else None
         self._waiters: dict[str, asyncio.Task[None]] = {}
-        #: launchers the pool forked and has not yet reported ended: pid -> (job, native)
-        self._forked: dict[int, tuple[str, str]] = {}
         self._pool = LauncherPool(
-            ["jupyter_wps.processes", *(p.partition(":")[0] for p in config.processes)],
-            self._forked_exit,
+            ["jupyter_wps.processes", *(p.partition(":")[0] for p in config.processes)]
         )
 
     async def submit(
@@ -142,10 +161,10 @@ class LocalBackend(Backend):
     ) -> str:
         command = self.launcher_command(jobdir, interpreter)
         if command[:3] == [sys.executable, "-m", "jupyter_wps.launcher"]:
-            pid = await self._pool.launch(jobdir, self.job_environment())
-            native_id = f"{pid}:{process_start_time(pid)}"
-            self._forked[pid] = (job_id, native_id)
-            return native_id
+            pid, start = await self._pool.launch(
+                jobdir, self.job_environment(), lambda code: self._exited(job_id, code)
+            )
+            return f"{pid}:{start}"
         log_fd = os.open(
             jobdir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600
         )
@@ -166,21 +185,19 @@ class LocalBackend(Backend):
         self._waiters[native_id] = asyncio.ensure_future(self._wait(job_id, native_id, proc))
         return native_id
 
-    def _forked_exit(self, pid: int, code: int) -> None:
-        job = self._forked.pop(pid, None)
-        if job is not None:
-            self.on_exit(job[0], code, f"the launcher exited with code {code}")
+    def _exited(self, job_id: str, code: int) -> None:
+        self.on_exit(job_id, code, f"the launcher exited with code {code}")
 
     async def _wait(self, job_id: str, native_id: str, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
         self._waiters.pop(native_id, None)
-        self.on_exit(job_id, code, f"the launcher exited with code {code}")
+        self._exited(job_id, code)
 
     async def states(self, native_ids: Iterable[str]) -> dict[str, NativeState]:
         # our own launchers report their exit through on_exit; others are looked up in /proc
         reported = set(self._waiters)
         if self._pool.running:
-            reported.update(native for _, native in self._forked.values())
+            reported.update(self._pool.children())
         return {
             native_id: NativeState(RUNNING)
             if native_id in reported or is_alive(native_id)
