@@ -210,13 +210,14 @@ def test_widgets_follow_a_pywps_job(client):
     assert dashboard.wait(timeout=30).jobs[0]["state"] == "successful"
     with pytest.raises(NoJobList, match="JobsDashboard\\(jobs="):
         JobsDashboard(client)
-    other = client.nap(seconds=30, wait=False)
+    other = client.nap(seconds=1, wait=False)
     other_widget = JobWidget(other)
     other_widget._on_front_end_message(other_widget, {"action": "cancel", "job": other.id}, [])
     # PyWPS has no WPS 2.0 Dismiss: the widget says it cannot cancel
     assert (
         other_widget.notice.startswith("cancel failed") and "cannot cancel" in other_widget.notice
     )
+    wait_until(lambda: other.done, timeout=30, what="the uncancelled job to end")
 
 
 def test_await_a_job(client):

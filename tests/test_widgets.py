@@ -18,8 +18,9 @@ from live import final_status, job, server_fixture, wait_until
 
 from jupyter_wps import connect
 from jupyter_wps.client import job as job_module
+from jupyter_wps.client import monitor as monitor_module
 from jupyter_wps.client.job import without_capability
-from jupyter_wps.client.monitor import monitor
+from jupyter_wps.client.monitor import Monitor
 from jupyter_wps.client.widgets import JobsDashboard, JobWidget
 
 server = server_fixture("widgets", "parallelprocesses = 16\n")
@@ -87,8 +88,34 @@ def test_one_monitor_thread_for_a_hundred_jobs(client):
     rows = dashboard.jobs
     assert len(rows) == 100 and {row["job_id"] for row in rows} == {j.id for j in jobs}
     assert all(row["state"] == "successful" and row["percent"] == 100 for row in rows)
-    wait_until(lambda: not monitor().running, timeout=10, what="the monitor to stop")
-    assert not monitor_threads()
+    wait_until(lambda: not any(job._watched for job in jobs), 10, what="the polling to end")
+
+
+def test_the_monitor_thread_ends_when_no_task_is_left():
+    own = Monitor()
+    runs: list[float] = []
+
+    def task() -> float | None:
+        runs.append(time.monotonic())
+        return 0.05 if len(runs) < 3 else None  # three runs, then done
+
+    own.add(task)
+    assert own.running
+    wait_until(lambda: not own.running, timeout=10, what="the monitor to stop")
+    assert len(runs) == 3
+
+
+def test_a_job_whose_server_is_gone_is_given_up(client, monkeypatch):
+    monkeypatch.setattr(monitor_module, "MAX_POLL_FAILURES", 3)
+    monkeypatch.setattr(monitor_module, "RETRY_AFTER_ERROR", 0.05)
+    job = client.sleep(seconds=1, wait=False)
+    job.status_location = job.status_location.replace("/wps/status/", "/wps/nowhere/")
+    job._history.clear()  # never seen: a 404 is an error, not "dismissed"
+    job._directory = False
+    own = Monitor()
+    own.watch(job)
+    wait_until(lambda: not own.running, timeout=30, what="the poller to give up")
+    assert not job._watched and not job.done
 
 
 def test_dashboard_lists_the_users_jobs_and_new_ones(client, server):

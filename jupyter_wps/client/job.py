@@ -412,6 +412,8 @@ class Job:
         #: the job directory when the kernel can read it; None: not looked for yet
         self._directory: Path | bool | None = None
         self._widget: Any = None
+        #: a monitor polls it (one poller per job, however many widgets show it)
+        self._watched = False
         self.status_location: str | None = None
         self.state, self.percent, self.message = "accepted", 0, ""
         self.created: dt.datetime | None = None

@@ -16,17 +16,20 @@ import threading
 import time
 from collections.abc import Callable
 
-from .job import BACKOFF, FILE_POLL, FIRST_POLL, Job
+from .job import BACKOFF, FILE_POLL, FIRST_POLL, Job, WPSError
 
 log = logging.getLogger("jupyter_wps.client")
 
 #: a task: poll once, return the seconds until the next poll (None: done)
 Task = Callable[[], "float | None"]
 
-#: HTTP polling backs off from FIRST_POLL to this while nothing changes
+#: HTTP polling: at most this often (s), backing off to MAX_HTTP_POLL while nothing changes
+HTTP_POLL = 1.0
 MAX_HTTP_POLL = 10.0
 #: seconds before a task that raised runs again
 RETRY_AFTER_ERROR = 30.0
+#: failed polls in a row after which a job is no longer watched (its server is gone)
+MAX_POLL_FAILURES = 20
 
 
 class Monitor:
@@ -51,9 +54,9 @@ class Monitor:
 
     def watch(self, job: Job) -> None:
         """Keep ``job`` current until it is final (its listeners hear of every change)."""
-        if job.done or getattr(job, "_watched", False):
+        if job.done or job._watched:
             return
-        job._watched = True  # type: ignore[attr-defined]
+        job._watched = True
         self.add(JobPoller(job))
 
     @property
@@ -83,26 +86,37 @@ class Monitor:
 
 
 class JobPoller:
-    """Polls one job: its status file every FILE_POLL s, or HTTP with backoff."""
+    """Polls one job: its status file every FILE_POLL s, or HTTP with backoff.
+
+    A job whose server stops answering is polled less and less often, and no more
+    after MAX_POLL_FAILURES failures in a row (``job.refresh()`` still works).
+    """
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        self.delay = FIRST_POLL
+        self.delay = HTTP_POLL
+        self.failures = 0
 
     def __call__(self) -> float | None:
         job = self.job
         before = len(job.history)
         try:
             job.poll()
-        finally:
-            if job.done:
-                job._watched = False  # type: ignore[attr-defined]
+        except (OSError, WPSError, ValueError) as error:  # requests' errors are OSErrors
+            self.failures += 1
+            if self.failures < MAX_POLL_FAILURES:
+                return min(RETRY_AFTER_ERROR, FIRST_POLL * 2**self.failures)
+            log.warning("no longer watching %r: %s", job, error)
+            job._watched = False
+            return None
+        self.failures = 0
         if job.done:
+            job._watched = False
             return None
         if job.reads_file:
             return FILE_POLL
         changed = len(job.history) != before
-        self.delay = FIRST_POLL if changed else min(self.delay * BACKOFF, MAX_HTTP_POLL)
+        self.delay = HTTP_POLL if changed else min(self.delay * BACKOFF, MAX_HTTP_POLL)
         return self.delay
 
 

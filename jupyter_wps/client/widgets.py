@@ -214,17 +214,22 @@ class JobsDashboard(_WPSWidget):
         self._listing_delay = 1.0
         #: (id, state) of the rows last sent
         self._sent: list[tuple[str, str]] = []
+        #: whether jobs the server lists and this dashboard does not show yet are added
+        self._adds_new = jobs is None
         for job in jobs or []:
             self._add(job)
         if jobs is None or any(job.api_url for job in jobs):
             self.api_url = client.api_url("jobs")
-        if jobs is None:
             try:
                 self._list()
             except NoJobList as error:
                 hint = "JobsDashboard(jobs=[...]) shows jobs of any WPS"
                 raise NoJobList(f"{error}; {hint}") from None
             monitor().add(self._listing_task, self._listing_delay)
+        # one request lists them all: only status files are read job by job
+        for job in self._jobs.values():
+            if job.reads_file or not self.api_url:
+                monitor().watch(job)
         self._flush()
 
     def _jobs_by_id(self) -> dict[str, Job]:
@@ -245,7 +250,6 @@ class JobsDashboard(_WPSWidget):
                 return
             self._jobs[job.id] = job
         job.subscribe(self._changed)
-        monitor().watch(job)
 
     def _list(self) -> bool:
         """Take the server's list of this user's jobs; True when anything changed."""
@@ -253,7 +257,12 @@ class JobsDashboard(_WPSWidget):
         for data in self.client.job_list():
             job = self._jobs.get(data.get("jobID", ""))
             if job is None:
-                self._add(Job.from_json(self.client, data))
+                if not self._adds_new:
+                    continue
+                job = Job.from_json(self.client, data)
+                self._add(job)
+                if job.reads_file:
+                    monitor().watch(job)
                 changed = True
             elif not job.done and (not job.reads_file or data.get("status") in ("dismissed",)):
                 before = len(job.history)
@@ -316,9 +325,12 @@ class JobsDashboard(_WPSWidget):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{len(unfinished)} jobs still unfinished after {timeout} s")
-            for job in unfinished:
-                with contextlib.suppress(WPSError, OSError):  # a busy server: next round
-                    job.poll()
+            with contextlib.suppress(WPSError, OSError, ValueError):  # a busy server: next round
+                if self.api_url:
+                    self._list()  # one request for all the jobs without a status file
+                for job in unfinished:
+                    if job.reads_file or not self.api_url:
+                        job.poll()
             time.sleep(0.5)
         self._flush(force=True)
         return self
