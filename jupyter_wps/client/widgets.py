@@ -264,15 +264,18 @@ class JobsDashboard(_WPSWidget):
                 if job.reads_file:
                     monitor().watch(job)
                 changed = True
-            elif not job.done and (not job.reads_file or data.get("status") in ("dismissed",)):
+            elif not job.done and (not job.reads_file or data.get("status") == "dismissed"):
                 before = len(job.history)
                 job.update_from_json(data)
                 changed = changed or len(job.history) != before
         return changed
 
     def _listing_task(self) -> float | None:
-        """New jobs, and states for the jobs no status file can be read for."""
-        if self._closed:
+        """New jobs, and states for the jobs no status file can be read for.
+
+        Ends with the dashboard, or once its given jobs are all final.
+        """
+        if self._closed or (not self._adds_new and all(j.done for j in self._jobs.values())):
             return None
         try:
             changed = self._list()
