@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# the JupyterLab extension is built from TypeScript during the install: it needs Node.js
+if ! command -v node >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+fi
+
 python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
 # The browser tests (pytest -m browser) drive Debian's Chromium through Playwright (from the
