@@ -162,9 +162,17 @@ NS = {"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/
 
 
 def execute(
-    server: LiveServer, identifier: str, inputs: str = "", sync: bool = False, **extra: str
+    server: LiveServer,
+    identifier: str,
+    inputs: str = "",
+    sync: bool = False,
+    headers: dict[str, str] | None = None,
+    **extra: str,
 ) -> etree._Element:
-    """An Execute by KVP (async unless ``sync``; ``extra`` KVP parameters): the valid answer."""
+    """An Execute by KVP (async unless ``sync``; ``extra`` KVP parameters): the valid answer.
+
+    ``server`` is anything with ``wps_url`` and ``headers`` (``headers`` replaces its own).
+    """
     params = {
         "service": "WPS",
         "version": "1.0.0",
@@ -175,7 +183,8 @@ def execute(
     if not sync:
         params.update(storeExecuteResponse="true", status="true")
     params.update(extra)
-    reply = requests.get(server.wps_url, headers=server.headers, timeout=60, params=params)
+    sent = server.headers if headers is None else headers
+    reply = requests.get(server.wps_url, headers=sent, timeout=60, params=params)
     assert reply.status_code == 200, reply.text
     assert_valid(reply.content)
     return etree.fromstring(reply.content)

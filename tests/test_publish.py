@@ -27,7 +27,7 @@ import cluster
 import nbformat
 import pytest
 import requests
-from live import LiveServer
+from live import LiveServer, execute, state_of
 from lxml import etree
 from nbclient import NotebookClient
 from owslib.wps import ASYNC, SYNC, WebProcessingService
@@ -204,24 +204,8 @@ def listed(server: LiveServer) -> set[str]:
 
 def kvp_execute(server: LiveServer, identifier: str, inputs: str, headers) -> etree._Element:
     """An async Execute by KVP (curl's way): the ProcessAccepted response, checked."""
-    reply = requests.get(
-        server.wps_url,
-        headers=headers,
-        timeout=60,
-        params={
-            "service": "WPS",
-            "version": "1.0.0",
-            "request": "Execute",
-            "identifier": identifier,
-            "DataInputs": inputs,
-            "storeExecuteResponse": "true",
-            "status": "true",
-        },
-    )
-    assert reply.status_code == 200, reply.text
-    assert_valid(reply.content)
-    doc = etree.fromstring(reply.content)
-    assert doc.find("wps:Status/wps:ProcessAccepted", NS) is not None, reply.text
+    doc = execute(server, identifier, inputs, headers=headers)
+    assert state_of(doc) == "ProcessAccepted", etree.tostring(doc)
     return doc
 
 

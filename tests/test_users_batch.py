@@ -45,7 +45,7 @@ import cluster
 import pytest
 import requests
 import users
-from live import free_port
+from live import free_port, submit, wait_until
 from lxml import etree
 from schema import assert_valid
 
@@ -171,17 +171,6 @@ except OSError as exc:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def wait_until(predicate, timeout: float = 60, interval: float = 0.2, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def mode_of(path: Path) -> int:
@@ -387,25 +376,7 @@ class UserServer:
 
     def execute(self, identifier: str, inputs: str = "") -> str:
         """An async Execute (ProcessAccepted, valid); the job id."""
-        reply = requests.get(
-            self.wps_url,
-            headers=self.headers,
-            timeout=60,
-            params={
-                "service": "WPS",
-                "version": "1.0.0",
-                "request": "Execute",
-                "identifier": identifier,
-                "DataInputs": inputs,
-                "storeExecuteResponse": "true",
-                "status": "true",
-            },
-        )
-        assert reply.status_code == 200, reply.text
-        assert_valid(reply.content)
-        document = etree.fromstring(reply.content)
-        assert document.find("wps:Status/wps:ProcessAccepted", NS) is not None, reply.text
-        return document.get("statusLocation").rsplit("/", 1)[1].split(".xml")[0]
+        return submit(self, identifier, inputs)  # type: ignore[arg-type] - wps_url, headers
 
     def job(self, job_id: str) -> dict:
         reply = requests.get(f"{self.wps_url}/api/jobs/{job_id}", headers=self.headers, timeout=30)
