@@ -501,7 +501,7 @@ class Job:
 
     def update_from_json(self, data: dict[str, Any]) -> None:
         """Take the state from the JSON API's description of this job."""
-        links = {link.get("rel"): link.get("href") for link in data.get("links", [])}
+        links = _links(data)
         with self._lock:
             self.status_location = links.get("status") or self.status_location
             if self._directory is None and links.get("job-directory"):
@@ -616,9 +616,9 @@ class Job:
                     data = self.client._request("GET", api, context=self._name).json()
                 except (OSError, WPSError, ValueError):
                     data = {}
-                for link in data.get("links", []):
-                    if link.get("rel") == "job-directory":
-                        self._directory = _visible_directory(link.get("href", ""))
+                href = _links(data).get("job-directory")
+                if href:
+                    self._directory = _visible_directory(href)
         return self._directory if isinstance(self._directory, Path) else None
 
     def _next_delay(self, delay: float) -> float:
@@ -801,6 +801,11 @@ def without_capability(url: str | None) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cap"]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _links(data: dict[str, Any]) -> dict[str, str]:
+    """A JSON API description's links by relation (``status``, ``job-directory``...)."""
+    return {link.get("rel"): link.get("href") for link in data.get("links", [])}
 
 
 def _timestamp(text: str | None) -> dt.datetime | None:
