@@ -107,30 +107,62 @@ print(json.dumps({"processes": sorted(client.processes), "local": make_process(2
 # --------------------------------------------------------------------------- helpers
 
 
+#: the module the kernel environment's .pth file imports: it adds the site directories of
+#: the tests' environment (a .pth line is exec'd inside a function of site.py, where a
+#: comprehension cannot see the names the line imported; a module has no such trap)
+TESTS_ENVIRONMENT_MODULE = """\
+import site
+
+for directory in {directories!r}:
+    site.addsitedir(directory)
+"""
+
+
+def site_directories() -> list[str]:
+    """The site directories of the tests' interpreter, as its site.py made them: a
+    virtualenv's own (and its base's, with system site packages), else the base's."""
+    directories = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        directories.append(site.getusersitepackages())
+    return [d for d in directories if os.path.isdir(d)]
+
+
 @pytest.fixture(scope="module")
 def kernel_env(tmp_path_factory) -> Path:
-    """A kernel's environment (a venv): its own interpreter, and a module only it has."""
+    """A kernel's environment (a venv): its own interpreter, and a module only it has.
+
+    It sees the packages of the tests' environment (jupyter_wps, dill...) through a .pth
+    file, whether that environment is the base interpreter or itself a virtualenv (whose
+    packages ``--system-site-packages`` would not reach: that reaches the base's only).
+    """
     root = tmp_path_factory.mktemp("kernel-env")
     subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(root)],
-        check=True,
-        timeout=120,
+        [sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120
     )
     python = root / "bin" / "python"
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    purelib = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    (purelib / "kernel_only_units.py").write_text(KERNEL_ONLY_MODULE)
+    module = TESTS_ENVIRONMENT_MODULE.format(directories=site_directories())
+    (purelib / "tests_environment.py").write_text(module)
+    (purelib / "tests_environment.pth").write_text("import tests_environment\n")
+    assert python != Path(sys.executable)
+    # site.py reports a failing .pth line on stderr and carries on: fail here instead
+    check = subprocess.run(
+        [python, "-c", "import dill, jupyter_wps, kernel_only_units"],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.strip()
-    (Path(purelib) / "kernel_only_units.py").write_text(KERNEL_ONLY_MODULE)
-    # the packages of the tests' environment too (jupyter_wps, dill...), even when that is
-    # itself a virtualenv (whose packages --system-site-packages does not reach)
-    outer = [p for p in site.getsitepackages() if os.path.isdir(p)]
-    (Path(purelib) / "tests_environment.pth").write_text(
-        f"import site; [site.addsitedir(p) for p in {outer!r}]\n"
+        timeout=60,
+        cwd=root,  # not the checkout, whose jupyter_wps would be found from the cwd
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
-    assert python != Path(sys.executable)
+    assert check.returncode == 0 and not check.stderr, check.stderr
     return python
 
 
