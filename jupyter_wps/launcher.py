@@ -27,10 +27,13 @@ from .jobs import (
     BASE_URL_PLACEHOLDER,
     JobDir,
     JobPayload,
-    load_payload,
     now,
+    open_payload,
     runtime_versions,
 )
+from .jobs.jobdir import CLAIMED_EXIT, write_output
+from .jobs.proc import process_start_time
+from .jobs.record import DamagedFile, JobRecord
 from .process import (
     BoundingBox,
     ComplexData,
@@ -49,6 +52,8 @@ from .wps.response import OutputValue, Status, execute_response
 
 #: Progress is written at most this often (seconds): status files live on shared filesystems.
 PROGRESS_INTERVAL = 1.0
+#: Environment variables that hold the scheduler's id of the running batch job
+BATCH_JOB_ID_VARIABLES = ("SLURM_JOB_ID", "JOB_ID", "PBS_JOBID")
 
 
 class Dismissed(Exception):
@@ -58,7 +63,7 @@ class Dismissed(Exception):
 class StatusWriter:
     """Writes the job's status document; the launcher is its only writer once started."""
 
-    def __init__(self, jobdir: JobDir, record: Mapping[str, Any], process: Process) -> None:
+    def __init__(self, jobdir: JobDir, record: JobRecord, process: Process) -> None:
         self.jobdir = jobdir
         self.record = record
         self.process = process
@@ -68,15 +73,16 @@ class StatusWriter:
 
     def _write(self, status: Status, outputs: Sequence[OutputValue] = ()) -> None:
         job_id = self.jobdir.job_id
-        store = self.record.get("store", False)
         document = execute_response(
             self.process,
             status,
             service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
-            status_location=f"{BASE_URL_PLACEHOLDER}/status/{job_id}.xml" if store else None,
+            status_location=f"{BASE_URL_PLACEHOLDER}/status/{job_id}.xml"
+            if self.record.store
+            else None,
             lineage=self.lineage,
             outputs=outputs,
-            language=self.record.get("language", "en-US"),
+            language=self.record.language,
         )
         self.jobdir.write_status(document)
 
@@ -103,10 +109,6 @@ class StatusWriter:
             self._write(Status("failed", now(), message, exception=NoApplicableCode(message)))
         except OSError as exc:
             print(f"jupyter-wps launcher: cannot write the status: {exc}", file=sys.stderr)
-
-
-def _output_file(outputs_dir: Path, identifier: str, suffix: str) -> Path:
-    return outputs_dir / f"{identifier}{suffix}"
 
 
 def _as_complex(value: Any, spec: ComplexOutput, request: OutputRequest) -> tuple[bytes, Format]:
@@ -162,17 +164,16 @@ def make_outputs(
             output.mime_type, output.schema = fmt.mime_type, fmt.schema
             output.encoding = request.encoding or fmt.encoding
             if by_reference:
-                target = _output_file(outputs_dir, request.identifier, fmt.suffix)
-                target.write_bytes(content)
-                output.href = f"{BASE_URL_PLACEHOLDER}/outputs/{job_id}/{target.name}"
+                name = f"{request.identifier}{fmt.suffix}"
+                write_output(outputs_dir, name, content)
+                output.href = f"{BASE_URL_PLACEHOLDER}/outputs/{job_id}/{name}"
                 output.encoding = None  # the file holds the raw content
             else:
                 output.value = ComplexData(data=content, mime_type=fmt.mime_type)
         elif by_reference:
-            text = value_text(value, spec)
-            target = _output_file(outputs_dir, request.identifier, ".txt")
-            target.write_text(text, encoding="utf-8")
-            output.href = f"{BASE_URL_PLACEHOLDER}/outputs/{job_id}/{target.name}"
+            name = f"{request.identifier}.txt"
+            write_output(outputs_dir, name, value_text(value, spec).encode("utf-8"))
+            output.href = f"{BASE_URL_PLACEHOLDER}/outputs/{job_id}/{name}"
             output.mime_type = "text/plain"
         else:
             output.value = value
@@ -189,13 +190,13 @@ def value_text(value: Any, spec: Any) -> str:
     return format_literal(value, data_type)
 
 
-def check_runtime(record: Mapping[str, Any]) -> str | None:
+def check_runtime(record: JobRecord) -> str | None:
     """Why this interpreter must not load the job (another Python or dill), or None."""
-    wrote = record.get("runtime", {})
+    wrote = record.runtime
     here = runtime_versions()
     # a published process was pickled by its kernel, whose versions the record holds
     writer = "the job was written by"
-    if record.get("published"):
+    if record.published:
         writer = "the process was published from"
     for key in ("python", "dill"):
         if key not in wrote:
@@ -218,28 +219,58 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def claim(jobdir: JobDir, record: JobRecord) -> bool:
+    """Claim the job for this launcher; False if another launcher has (it runs the job).
+
+    The claim says where the job runs: host, pid, the backend's id for it (the
+    batch job's, or the local backend's ``<pid>:<start time>``) and the start time.
+    """
+    pid = os.getpid()
+    native_id = None
+    if record.backend != "local":
+        native_id = next((os.environ[v] for v in BATCH_JOB_ID_VARIABLES if os.getenv(v)), None)
+    holder = {
+        "host": socket.gethostname(),
+        "pid": str(pid),
+        "native_id": native_id or f"{pid}:{process_start_time(pid)}",
+        "time": now().isoformat(),
+    }
+    if jobdir.claim(holder):
+        return True
+    try:
+        other = jobdir.read_claim() or {}
+    except (OSError, DamagedFile) as exc:
+        other = {"problem": str(exc)}
+    say(f"job {jobdir.job_id} is already claimed by another launcher ({other}): not run again")
+    return False
+
+
 def run(jobdir: JobDir) -> int:
     """Run the job in ``jobdir``; the exit status says whether it succeeded."""
     try:
         record = jobdir.read_record()
-    except (OSError, ValueError) as exc:
-        record, problem = None, f"cannot read {jobdir.record_file}: {exc}"
+    except (OSError, DamagedFile) as exc:
+        record, problem = None, f"the job cannot be loaded: {exc}"
     else:
         problem = f"no job record in {jobdir.path}"
     if record is None:
         say(problem)
         return 2
-    process = Process(record["process"], record.get("process_title", ""))
+    process = Process(record.process, record.process_title)
     writer = StatusWriter(jobdir, record, process)
     try:
         problem = check_runtime(record)
         if problem:
             raise RuntimeError(problem)
-        payload: JobPayload = load_payload(jobdir)
+        # refused first if others could have written the job; then claimed, then loaded
+        with open_payload(jobdir) as stream:
+            if not claim(jobdir, record):
+                return CLAIMED_EXIT
+            payload: JobPayload = dill.load(stream)
         if getattr(payload, "process_pickle", None) is not None:
-            process = _load_published(payload.process_pickle, record["process"])
+            process = _load_published(payload.process_pickle, record.process)
         elif payload.process_ref:
-            process = _find_process(payload.process_ref, record["process"])
+            process = _find_process(payload.process_ref, record.process)
         else:
             process = payload.process
         writer.process = process
@@ -253,15 +284,16 @@ def run(jobdir: JobDir) -> int:
         return 0
     writer.started()
     say(
-        f"job {jobdir.job_id}: process {record['process']} on {socket.gethostname()}, "
+        f"job {jobdir.job_id}: process {record.process} on {socket.gethostname()}, "
         f"pid {os.getpid()}, {sys.executable}"
     )
     began = time.monotonic()
     report_progress_to(writer.progress)
     try:
         result = process.handler(payload.inputs)
-        outputs_dir = Path(record.get("outputs_dir") or jobdir.outputs_dir)
-        outputs = make_outputs(process, result, payload.response, outputs_dir, jobdir.job_id)
+        outputs = make_outputs(
+            process, result, payload.response, jobdir.outputs(record), jobdir.job_id
+        )
     except Dismissed:
         say("dismissed")
         return 0

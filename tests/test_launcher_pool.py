@@ -9,7 +9,8 @@ from pathlib import Path
 
 from live import LiveServer, execute, final_status, state_of, submit
 
-from jupyter_wps.backends.local import LauncherPool, process_start_time
+from jupyter_wps.backends.local import LauncherPool
+from jupyter_wps.jobs.proc import process_start_time
 
 
 class FakePool:

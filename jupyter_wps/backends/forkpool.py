@@ -24,8 +24,8 @@ import signal
 import sys
 
 from ..jobs import JobDir
+from ..jobs.proc import process_start_time
 from ..launcher import main_in_child
-from .local import process_start_time
 
 
 def _fork_launcher(jobdir: str, env: dict[str, str], inherited: list[int]) -> int:

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,35 +20,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..config import Config
+from ..jobs.proc import is_alive, process_start_time
 from . import FINISHED, RUNNING, Backend, ExitCallback, NativeState, Resources
+
+log = logging.getLogger("jupyter_wps")
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled.
 KILL_GRACE = 3.0
 #: Seconds the launcher pool gets to exit when the server stops.
 POOL_EXIT_TIMEOUT = 5.0
-
-
-def process_start_time(pid: int, finished_too: bool = False) -> str | None:
-    """The start time of process ``pid`` (clock ticks since boot), or None if it is gone.
-
-    A zombie (finished, not yet reaped) counts as gone unless ``finished_too``: its
-    parent, which reaps it, may still want to know when it started.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stream:
-            stat = stream.read()
-    except OSError:
-        return None
-    # the command name (field 2) may contain spaces and parentheses: split after its end
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    if fields[0] == b"Z" and not finished_too:
-        return None
-    return fields[19].decode()
-
-
-def is_alive(native_id: str) -> bool:
-    pid, _, start = native_id.partition(":")
-    return pid.isdigit() and process_start_time(int(pid)) == start
 
 
 class LauncherPool:
@@ -110,23 +91,30 @@ class LauncherPool:
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         while line := await proc.stdout.readline():
-            kind, _, rest = line.decode().strip().partition(" ")
-            if kind == "exited":
-                pid, _, code = rest.partition(" ")
-                child = self._children.pop(int(pid), None)
-                if child is not None:
-                    child[1](int(code))
-            elif self._pending:
-                answer, on_exit = self._pending.popleft()
-                if kind == "started":
-                    pid, _, start = rest.partition(" ")
-                    self._children[int(pid)] = (start, on_exit)
-                    answer.set_result((int(pid), start))
-                else:
-                    answer.set_exception(OSError(f"the launcher pool: {rest}"))
+            try:
+                self._handle(line.decode(errors="replace").strip())
+            except Exception:  # noqa: BLE001 - one bad line or callback must not end the reader
+                log.exception("jupyter-wps: the launcher pool's report %r failed", line)
         self._children.clear()  # from now on watched through /proc, as adopted launchers
         while self._pending:
             self._pending.popleft()[0].set_exception(OSError("the launcher pool exited"))
+
+    def _handle(self, line: str) -> None:
+        """One line of the pool: a launcher started (or could not be), or one exited."""
+        kind, _, rest = line.partition(" ")
+        if kind == "exited":
+            pid, _, code = rest.partition(" ")
+            child = self._children.pop(int(pid), None)
+            if child is not None:
+                child[1](int(code))
+        elif self._pending:
+            answer, on_exit = self._pending.popleft()
+            if kind == "started":
+                pid, _, start = rest.partition(" ")
+                self._children[int(pid)] = (start, on_exit)
+                answer.set_result((int(pid), start))
+            else:
+                answer.set_exception(OSError(f"the launcher pool: {rest}"))
 
     async def close(self) -> None:
         """Let the pool exit (its launchers go on without it)."""

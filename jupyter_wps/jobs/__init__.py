@@ -9,24 +9,28 @@ import datetime as dt
 import platform
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import dill
 
 from .jobdir import JobDir, UnsafeJobFile, atomic_write, is_job_id, new_job_id, open_trusted
+from .record import DamagedFile, JobRecord, Verdict
 
 __all__ = [
+    "DamagedFile",
     "JobDir",
+    "JobRecord",
     "JobPayload",
     "UnsafeJobFile",
     "atomic_write",
     "dump_payload",
     "is_job_id",
-    "load_payload",
     "new_job_id",
     "now",
+    "open_payload",
     "open_trusted",
     "runtime_versions",
+    "Verdict",
 ]
 
 #: WPS 1.0.0 status element states -> the JSON API's (OGC API - Processes) job states
@@ -82,8 +86,7 @@ def dump_payload(jobdir: JobDir, payload: JobPayload) -> None:
     atomic_write(jobdir.job_file, data)
 
 
-def load_payload(jobdir: JobDir) -> JobPayload:
-    """Load ``job.dill`` after checking nobody but this uid could have written it."""
-    fd = open_trusted(jobdir.job_file)
-    with open(fd, "rb") as stream:
-        return dill.load(stream)
+def open_payload(jobdir: JobDir) -> BinaryIO:
+    """``job.dill``, opened after checking nobody but this uid could have written it."""
+    return open(open_trusted(jobdir.job_file), "rb")  # noqa: SIM115 - the caller closes it
+

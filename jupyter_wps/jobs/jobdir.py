@@ -9,6 +9,7 @@
         verdict.json   the server's own verdict (dismissed, launcher lost)
         outputs/       files the process wrote
         launcher.log   stdout/stderr of the launcher
+        launcher.claim the launcher that runs the job (created exclusively: one launcher a job)
 
 One writer per file, every write atomic (temporary file in the same directory,
 fsync, rename), so readers on any machine never see half a document. Readers
@@ -18,14 +19,18 @@ reopen files on every read (shared filesystems cache).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import secrets
+import shutil
 import stat
 import uuid
 from pathlib import Path
 from typing import Any
+
+from .record import DamagedFile, JobRecord, Verdict
 
 JOB_FILE = "job.dill"
 RECORD_FILE = "job.json"
@@ -33,6 +38,9 @@ STATUS_FILE = "status.xml"
 VERDICT_FILE = "verdict.json"
 OUTPUTS_DIR = "outputs"
 LOG_FILE = "launcher.log"
+CLAIM_FILE = "launcher.claim"
+#: The exit status of a launcher that found its job claimed by another one (EX_TEMPFAIL)
+CLAIMED_EXIT = 75
 
 #: A job id as we make them: a random UUID (unguessable, and no path tricks).
 JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -77,6 +85,24 @@ def read_file(path: Path) -> bytes | None:
         return None
     with os.fdopen(fd, "rb") as stream:
         return stream.read()
+
+
+def open_beneath(base: Path, names: list[str], flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
+    """Open ``base/names[0]/.../names[-1]`` following no symlink below ``base``.
+
+    Every component after ``base`` is opened relative to its directory with
+    ``O_NOFOLLOW``, so a directory swapped for a symlink (an ``outputs/`` that
+    points elsewhere) is refused with OSError instead of being followed.
+    """
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names[:-1]:
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        return os.open(names[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def open_trusted(path: Path) -> int:
@@ -144,42 +170,132 @@ class JobDir:
     log_file = property(lambda self: self.path / LOG_FILE)
     outputs_dir = property(lambda self: self.path / OUTPUTS_DIR)
 
-    def read_record(self) -> dict[str, Any] | None:
-        data = read_file(self.record_file)
-        return None if data is None else json.loads(data)
+    def _read(self, name: str) -> bytes | None:
+        """A file of this directory (no symlink followed), or None if it does not exist."""
+        try:
+            fd = open_beneath(self.path.parent, [self.job_id, name], os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise DamagedFile(name, "a symlink on its path (not followed)") from None
+            raise DamagedFile(name, exc.strerror or str(exc)) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise DamagedFile(name, "not a regular file")
+            with os.fdopen(fd, "rb", closefd=False) as stream:
+                return stream.read()
+        finally:
+            os.close(fd)
 
-    def write_record(self, record: dict[str, Any]) -> None:
-        atomic_write(self.record_file, json.dumps(record, indent=1, sort_keys=True).encode())
+    def read_record(self) -> JobRecord | None:
+        """``job.json`` (None if absent); :class:`DamagedFile` if it is not a valid record."""
+        data = self._read(RECORD_FILE)
+        return None if data is None else JobRecord.from_json(data, RECORD_FILE)
+
+    def write_record(self, record: JobRecord) -> None:
+        atomic_write(self.record_file, record.to_json())
 
     def read_status(self) -> bytes | None:
-        return read_file(self.status_file)
+        """``status.xml`` as written (None if absent): parse it as untrusted XML."""
+        return self._read(STATUS_FILE)
 
     def write_status(self, document: bytes) -> None:
         atomic_write(self.status_file, document)
 
-    def read_verdict(self) -> dict[str, Any] | None:
-        data = read_file(self.verdict_file)
-        return None if data is None else json.loads(data)
+    def read_verdict(self) -> Verdict | None:
+        data = self._read(VERDICT_FILE)
+        return None if data is None else Verdict.from_json(data, VERDICT_FILE)
 
-    def write_verdict(self, verdict: dict[str, Any]) -> None:
-        atomic_write(self.verdict_file, json.dumps(verdict, sort_keys=True).encode())
+    def write_verdict(self, verdict: Verdict) -> None:
+        atomic_write(self.verdict_file, verdict.to_json())
 
     def has_verdict(self) -> bool:
-        return self.verdict_file.exists()
+        return os.path.lexists(self.verdict_file)
+
+    def claim(self, holder: dict[str, Any]) -> bool:
+        """Claim the job for one launcher: True for the first caller, False ever after.
+
+        The claim is created exclusively (``O_EXCL``, atomic on local and NFS v3+
+        filesystems, no lock), so a job handed over twice (a crash during the
+        hand-over, a retried submission) is run by one launcher only.
+        """
+        try:
+            fd = os.open(
+                self.path / CLAIM_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600
+            )
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(json.dumps(holder, sort_keys=True).encode())
+            stream.flush()
+            os.fsync(stream.fileno())
+        return True
+
+    def read_claim(self) -> dict[str, Any] | None:
+        """Who claimed the job (host, pid, native id, time); None if nobody (yet)."""
+        data = self._read(CLAIM_FILE)
+        if data is None:
+            return None
+        try:
+            claim = json.loads(data)
+        except (ValueError, UnicodeError) as exc:
+            raise DamagedFile(CLAIM_FILE, f"not JSON ({exc})") from None
+        if not isinstance(claim, dict) or not all(isinstance(v, str) for v in claim.values()):
+            raise DamagedFile(CLAIM_FILE, "not an object of strings")
+        return claim
 
     def log_tail(self, max_bytes: int = 2000) -> str:
-        """The end of ``launcher.log``: what a failed launcher said last."""
+        """The end of ``launcher.log``: what a failed launcher said last (no symlink followed)."""
         try:
-            with open(self.log_file, "rb") as stream:
-                stream.seek(0, os.SEEK_END)
-                size = stream.tell()
-                stream.seek(max(0, size - max_bytes))
-                return stream.read().decode("utf-8", "replace").strip()
+            fd = open_beneath(
+                self.path.parent, [self.job_id, LOG_FILE], os.O_RDONLY | os.O_NONBLOCK
+            )
         except OSError:
             return ""
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return ""
+            os.lseek(fd, max(0, info.st_size - max_bytes), os.SEEK_SET)
+            return os.read(fd, max_bytes).decode("utf-8", "replace").strip()
+        finally:
+            os.close(fd)
 
-    def output_path(self, name: str, outputs_dir: Path | None = None) -> Path | None:
-        """The file of output ``name``, or None for a name with path tricks."""
-        if not OUTPUT_NAME.match(name):
-            return None
-        return (outputs_dir or self.outputs_dir) / name
+    def outputs(self, record: JobRecord) -> Path:
+        """Where the job's outputs are: the record's ``outputs_dir`` or ``outputs/``."""
+        return Path(record.outputs_dir) if record.outputs_dir else self.outputs_dir
+
+
+def open_output(outputs_dir: Path, name: str, flags: int = os.O_RDONLY) -> int:
+    """Open output file ``name`` of a job, following no symlink (not even ``outputs_dir``).
+
+    FileNotFoundError for a name with path tricks.
+    """
+    if not OUTPUT_NAME.match(name):
+        raise FileNotFoundError(name)
+    return open_beneath(outputs_dir.parent, [outputs_dir.name, name], flags)
+
+
+def write_output(outputs_dir: Path, name: str, data: bytes) -> None:
+    """Write an output file (the launcher), never through a symlink planted in its place."""
+    fd = open_output(outputs_dir, name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    with os.fdopen(fd, "wb") as stream:
+        stream.write(data)
+
+
+def clear_outputs(outputs_dir: Path) -> None:
+    """Delete what a job's outputs directory holds (a symlink in its place is left alone)."""
+    try:
+        fd = open_beneath(outputs_dir.parent, [outputs_dir.name], os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        for entry in os.scandir(fd):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(outputs_dir / entry.name, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.name, dir_fd=fd)
+    finally:
+        os.close(fd)

@@ -116,7 +116,8 @@ class WPSExtensionApp(ExtensionApp):
         try:
             config = self.resolve_config()
             registry = load_registry(config)
-            manager = JobManager(config, Path(config.workdir))
+            owner = os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+            manager = JobManager(config, Path(config.workdir), owner=owner)
         except (ConfigError, LookupError, OSError) as exc:
             self.log.critical("jupyter-wps cannot start: %s", exc)
             raise SystemExit(f"jupyter-wps: {exc}") from None
@@ -127,7 +128,7 @@ class WPSExtensionApp(ExtensionApp):
         self.wps_service = WPSService(config, registry, manager, published)
         self.settings.update(
             jupyter_wps_service=self.wps_service,
-            jupyter_wps_server_owner=os.environ.get("JUPYTERHUB_USER") or getpass.getuser(),
+            jupyter_wps_server_owner=owner,
         )
         self.log.info(
             "jupyter-wps: %d processes (%d published), jobs in %s, backend %s (config %s)",

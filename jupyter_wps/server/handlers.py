@@ -12,7 +12,6 @@ import json
 import logging
 import mimetypes
 import os
-import stat
 from http import HTTPStatus
 from typing import Any
 
@@ -227,16 +226,10 @@ class OutputHandler(JobResourceHandler):
     @allow_unauthenticated
     async def get(self, job_id: str, name: str) -> None:
         job = self.job(job_id)
-        path = self.manager.output_file(job, name)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK) if path else -1
+            fd = self.manager.open_output(job, name)
         except OSError:
-            fd = -1
-        if fd >= 0 and not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            fd = -1
-        if fd < 0:
-            raise web.HTTPError(404, f"no output {name!r}")
+            raise web.HTTPError(404, f"no output {name!r}") from None
         suffix = os.path.splitext(name)[1]
         mime_type = _MIME_BY_SUFFIX.get(suffix) or mimetypes.guess_type(name)[0]
         self.set_header("Content-Type", mime_type or "application/octet-stream")
@@ -362,7 +355,7 @@ class JobListHandler(APIBaseHandler):
     def get(self) -> None:
         owner = self.require_owner()
         jobs = sorted(
-            self.manager.list(owner), key=lambda j: j.record.get("created", ""), reverse=True
+            self.manager.list(owner), key=lambda j: j.record.created, reverse=True
         )
         self.write_json(
             {

@@ -22,7 +22,7 @@ import re
 import shutil
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,10 +48,11 @@ from ..jobs import (
     now,
     runtime_versions,
 )
-from ..jobs.jobdir import read_file
+from ..jobs.jobdir import CLAIMED_EXIT, clear_outputs, open_output, read_file
 from ..jobs.lease import Lease
+from ..jobs.record import DamagedFile, JobRecord, Verdict
 from ..process import Process
-from ..wps.exceptions import NoApplicableCode, NoSuchJob, ServerBusy
+from ..wps.exceptions import NoApplicableCode, NoSuchJob, OWSException, ServerBusy
 from ..wps.request import DataInput, ResponseForm
 from ..wps.response import Status, StatusSummary, execute_response, read_status
 from .published import PublishedProcess
@@ -68,6 +69,9 @@ SCAN_INTERVAL = 3.0
 SUBMIT_RETRY = 5.0
 #: seconds after a dismissal before the scheduler is asked again to cancel the job
 CANCEL_RETRY = 15.0
+#: seconds a background loop waits after an error before it tries again (doubling to
+#: the maximum while the error lasts)
+LOOP_RETRY, LOOP_RETRY_MAX = 1.0, 30.0
 _URLS = re.compile(rb"urn:jupyter-wps:base(/(?:status|outputs)/[^\"<?\s]*)?")
 
 
@@ -83,13 +87,23 @@ class Job:
     """What the manager keeps in memory of one job (all of it rebuilt from disk)."""
 
     dir: JobDir
-    record: dict[str, Any]
-    verdict: dict[str, Any] | None = None
+    record: JobRecord
+    verdict: Verdict | None = None
     #: the summary once the job is final (final states never change)
     final: StatusSummary | None = None
+    #: the final status document as written (placeholders in it): served without re-reading
+    final_document: bytes | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     #: successive scheduler queries that did not list the job
     missing: int = 0
+    #: why the job's record could not be read (the job is then reported failed)
+    damaged: str | None = None
+    #: being handed to the backend: not done (nor removed) before the hand-over ends
+    handing_over: bool = False
+    #: the record or verdict changed but could not be written yet (a full disk)
+    unsaved: bool = False
+    #: when the launcher claimed the job (its start), once seen
+    claimed: dt.datetime | None = None
 
     @property
     def id(self) -> str:
@@ -97,11 +111,15 @@ class Job:
 
     @property
     def owner(self) -> str:
-        return self.record.get("owner", "")
+        return self.record.owner
 
     @property
     def native_id(self) -> str | None:
-        return self.record.get("native_id")
+        return self.record.native_id
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.dir.outputs(self.record)
 
 
 def owned_directory(path: str | Path) -> bool:
@@ -167,13 +185,27 @@ class JobQueue:
 
 
 class JobManager:
-    """Submits, watches, cancels and cleans up the jobs of one workdir."""
+    """Submits, watches, cancels and cleans up the jobs of one workdir.
 
-    def __init__(self, config: Config, workdir: Path, backend: Backend | None = None) -> None:
+    Faults are normal: every file of a job directory is read as untrusted input
+    (a damaged one makes that job failed, with the reason), and the background
+    loops survive any error, retry, and report their health (:attr:`problems`);
+    while one is unhealthy, new jobs are refused with ServerBusy.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        workdir: Path,
+        backend: Backend | None = None,
+        owner: str = "",
+    ) -> None:
         self.config = config
         self.workdir = Path(workdir).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         check_private(self.workdir)
+        #: who owns a job whose record is damaged (the workdir's owner)
+        self.owner = owner
         self.backend = backend or load_backend(config.backend_name)(config, self._on_exit)
         self.jobs: dict[str, Job] = {}
         self._queue = JobQueue()
@@ -184,9 +216,12 @@ class JobManager:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
+        #: what is wrong now, by part (dispatch, watch, lease, ...): empty when healthy
+        self.problems: dict[str, str] = {}
         #: only the lease holder submits and reconciles; other servers on the workdir
         #: write job directories that the holder picks up
         self.lease = Lease(self.workdir / LEASE_FILE, ttl=max(LEASE_TTL, 10 * config.poll_interval))
+        self._lease_renewed = time.monotonic()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -201,23 +236,58 @@ class JobManager:
         await self._started
 
     async def _start(self) -> None:
-        await asyncio.to_thread(self.lease.acquire)
-        await self._recover()
+        """Never fails: what goes wrong here is retried by the loops and reported."""
+        try:
+            await asyncio.to_thread(self.lease.acquire)
+            self._lease_renewed = time.monotonic()
+        except OSError as exc:
+            self._trouble("lease", f"cannot take the lease on {self.workdir}: {exc}")
+        try:
+            await self._recover()
+        except Exception as exc:  # noqa: BLE001 - the watch loop scans again
+            log.exception("jupyter-wps: recovering the jobs in %s failed", self.workdir)
+            self._trouble("recovery", f"reading the workdir failed: {exc}")
         self._tasks = [
-            asyncio.ensure_future(self._dispatch_loop()),
-            asyncio.ensure_future(self._watch_loop()),
+            asyncio.ensure_future(self._keep_running("dispatch", self._dispatch_loop)),
+            asyncio.ensure_future(self._keep_running("watch", self._watch_loop)),
         ]
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
         self._started = None
-        self.lease.release()
+        with contextlib.suppress(OSError):
+            self.lease.release()
         await self.backend.close()
+
+    def _trouble(self, part: str, problem: str | None) -> None:
+        """Record (or, with None, clear) what is wrong with one part of the manager."""
+        if problem is None:
+            if self.problems.pop(part, None) is not None:
+                log.info("jupyter-wps: %s works again", part)
+        elif self.problems.get(part) != problem:
+            log.warning("jupyter-wps: %s: %s", part, problem)
+            self.problems[part] = problem
+
+    async def _keep_running(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run a background loop for good: after an error it is logged, reported as the
+        loop's problem, and the loop starts again after a pause (growing while it lasts)."""
+        pause = LOOP_RETRY
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - no loop may die
+                log.exception("jupyter-wps: the %s loop failed; it starts again", name)
+                self._trouble(name, f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, LOOP_RETRY_MAX)
+                self._wakeup.set()
 
     def _load_secret(self) -> bytes:
         """The key that signs capability URLs: made once per workdir, private to its owner."""
@@ -235,36 +305,53 @@ class JobManager:
         return data or b""
 
     def _index(self, path: str) -> Job | None:
-        """Read one job directory into memory (None if it is no job's, or not ours)."""
+        """Read one job directory into memory (None if it is no job's, or not ours).
+
+        A damaged ``job.json`` or ``verdict.json`` does not hide the job: it is kept
+        (its owner taken as the workdir's) and reported failed with the reason.
+        """
         if not owned_directory(path):
             log.warning("ignoring %s: not a directory of this user", path)
             return None
         jobdir = JobDir(path)
+        damaged = None
         try:
             record = jobdir.read_record()
-            verdict = jobdir.read_verdict()
-        except (OSError, ValueError) as exc:
-            log.warning("skipping job directory %s: %s", path, exc)
-            return None
-        if record is None:
-            return None
-        job = Job(jobdir, record, verdict)
+        except (OSError, DamagedFile) as exc:
+            record, damaged = None, str(exc)
+            log.warning("job %s: %s", jobdir.job_id, exc)
+        if record is None and damaged is None:
+            return None  # being written, or not a job directory
+        if record is None or record.id != jobdir.job_id:
+            damaged = damaged or f"job.json belongs to job {record.id!r}"  # type: ignore[union-attr]
+            record = JobRecord(jobdir.job_id, "unknown", self.owner, now(), finished=now())
+        job = Job(jobdir, record, damaged=damaged)
+        self._read_verdict(job)
         self.jobs[job.id] = job
         return job
+
+    def _read_verdict(self, job: Job) -> None:
+        """The verdict on disk; a damaged one is the job's failure, with the reason."""
+        try:
+            job.verdict = job.dir.read_verdict()
+        except (OSError, DamagedFile) as exc:
+            log.warning("job %s: %s", job.id, exc)
+            job.verdict = Verdict("failed", f"the job cannot be trusted: {exc}", now())
 
     def _scan(self) -> list[Job]:
         """Index the job directories not yet in memory; returns them."""
         found = []
-        for entry in os.scandir(self.workdir):
-            if (
-                entry.name not in self.jobs
-                and entry.name not in self._writing
-                and is_job_id(entry.name)
-                and entry.is_dir(follow_symlinks=False)
-            ):
-                job = self._index(entry.path)
-                if job is not None:
-                    found.append(job)
+        with os.scandir(self.workdir) as entries:
+            for entry in entries:
+                if (
+                    entry.name not in self.jobs
+                    and entry.name not in self._writing
+                    and is_job_id(entry.name)
+                    and entry.is_dir(follow_symlinks=False)
+                ):
+                    job = self._index(entry.path)
+                    if job is not None:
+                        found.append(job)
         return found
 
     async def _recover(self) -> None:
@@ -287,30 +374,47 @@ class JobManager:
         for job in jobs:
             if job.id in self._running or job.id in self._queue:
                 continue
-            self._refresh_verdict(job)
-            if self._final_summary(job) is not None:
-                continue
-            if job.native_id is None and job.record.get("submitting"):
-                # cut short while being submitted: adopt it if the scheduler has it
-                job.record["native_id"] = await self.backend.find(job.id)
-                if job.native_id is not None:
-                    job.dir.write_record(job.record)
-            if job.native_id is None:
-                pending.append(job)
-            else:
-                self._running.add(job.id)
-                self.backend.adopt(job.id, job.native_id)
-        pending.sort(key=lambda j: j.record.get("created", ""))
+            try:
+                if await self._adopt_or_queue(job):
+                    pending.append(job)
+            except Exception:  # noqa: BLE001 - one job's trouble is that job's
+                log.exception("jupyter-wps: taking charge of job %s failed", job.id)
+        pending.sort(key=lambda j: j.record.created)
         for job in pending:
-            self._queue.push(job.id, sync=job.record.get("sync", False))
+            self._queue.push(job.id, sync=job.record.sync)
         if self._queue:
             self._wakeup.set()
+
+    async def _adopt_or_queue(self, job: Job) -> bool:
+        """Adopt an unfinished job that was handed over; True if it must be submitted."""
+        self._refresh_verdict(job)
+        if self._final_summary(job) is not None:
+            return False
+        if job.native_id is None and job.record.submitting is not None:
+            # cut short while being handed over: its launcher may run already
+            native_id = self._claimant(job) or await self.backend.find(job.id)
+            if native_id is not None:
+                job.record.native_id = native_id
+                self._save(job)
+        if job.native_id is None:
+            return True
+        self._running.add(job.id)
+        self.backend.adopt(job.id, job.native_id)
+        return False
+
+    def _claimant(self, job: Job) -> str | None:
+        """The native id of the launcher that claimed the job, if one did."""
+        try:
+            claim = job.dir.read_claim()
+        except (OSError, DamagedFile) as exc:
+            log.warning("job %s: %s", job.id, exc)
+            return None
+        return (claim or {}).get("native_id") or None
 
     def _refresh_verdict(self, job: Job) -> None:
         """Another server on the workdir may have given its verdict (a dismissal)."""
         if job.verdict is None and job.final is None:
-            with contextlib.suppress(OSError, ValueError):
-                job.verdict = job.dir.read_verdict()
+            self._read_verdict(job)
 
     # ------------------------------------------------------------------ submission
 
@@ -327,7 +431,14 @@ class JobManager:
         """Write a new job directory (ProcessAccepted) and queue it.
 
         The files are written (and fsynced) in a thread: the event loop keeps serving.
+        A job that cannot be written leaves nothing behind and is refused (ServerBusy),
+        and so is every job while a background loop is unhealthy.
         """
+        if self.problems:
+            raise ServerBusy(
+                "the server cannot take jobs now: "
+                + "; ".join(f"{part}: {problem}" for part, problem in self.problems.items())
+            )
         active = len(self._queue) + len(self._running) + len(self._writing)
         if 0 < self.config.maxprocesses <= active:
             raise ServerBusy(
@@ -339,10 +450,13 @@ class JobManager:
             jobdir, record = await asyncio.to_thread(
                 self._write_job, job_id, process, inputs, form, owner, lineage, sync, resources
             )
-            job = Job(jobdir, record)
-            self.jobs[job.id] = job
+        except OSError as exc:
+            log.warning("jupyter-wps: cannot write job %s: %s", job_id, exc)
+            raise ServerBusy(f"the server cannot write the job's directory: {exc}") from None
         finally:
             self._writing.discard(job_id)
+        job = Job(jobdir, record)
+        self.jobs[job.id] = job
         if not self.lease.held:
             return job  # the lease holder finds it at its next scan
         self._queue.push(job.id, sync=sync)
@@ -359,61 +473,70 @@ class JobManager:
         lineage: list[DataInput] | None,
         sync: bool,
         resources: dict[str, Any] | None,
-    ) -> tuple[JobDir, dict[str, Any]]:
-        """The new job's directory: job.dill, job.json and the first status.xml."""
+    ) -> tuple[JobDir, JobRecord]:
+        """The new job's directory: job.dill, job.json and the first status.xml.
+
+        All or nothing: a directory that cannot be completed (a full disk) is removed.
+        """
         # a process published from a kernel: its pickle's bytes, copied, never loaded here
         published = isinstance(process, PublishedProcess)
         pickled = process.read_pickle() if published else None
         jobdir = JobDir.create(self.workdir, job_id)
         outputs_dir = jobdir.outputs_dir
-        if self.config.outputpath:
-            outputs_dir = Path(self.config.outputpath) / jobdir.job_id
-            outputs_dir.mkdir(parents=True, mode=0o700)
-        record: dict[str, Any] = {
-            "id": jobdir.job_id,
-            "process": process.identifier,
-            "process_title": process.title,
-            "owner": owner,
-            "backend": self.backend.name,
-            "native_id": None,
-            "created": now().isoformat(),
-            "store": form.store,
-            "status": form.status,
-            "raw": form.raw,
-            "sync": sync,
-            "language": self.config.language,
-            "outputs_dir": str(outputs_dir),
-            # the interpreter the job runs under and the versions that pickled its process:
-            # the publishing kernel's for a published process
-            "runtime": dict(process.runtime) if published else runtime_versions(),
-            "resources": resources or {},
-        }
-        if published:
-            record["published"] = {"owner": process.owner, "time": process.published}
-        dump_payload(
-            jobdir,
-            JobPayload(
-                process_ref=None if published else process.import_path,
-                process=None if published or process.import_path else process,
-                inputs=inputs,
-                response=form,
-                lineage=lineage if form.lineage else None,
-                process_pickle=pickled,
-            ),
-        )
-        jobdir.write_status(
-            execute_response(
-                process,
-                Status("accepted", now(), "Process accepted"),
-                service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
-                status_location=f"{BASE_URL_PLACEHOLDER}/status/{jobdir.job_id}.xml"
-                if form.store
-                else None,
-                lineage=(lineage, form) if form.lineage and lineage else None,
+        try:
+            if self.config.outputpath:
+                outputs_dir = Path(self.config.outputpath) / jobdir.job_id
+                outputs_dir.mkdir(parents=True, mode=0o700)
+            record = JobRecord(
+                id=jobdir.job_id,
+                process=process.identifier,
+                process_title=process.title,
+                owner=owner,
+                backend=self.backend.name,
+                created=now(),
+                store=form.store,
+                status=form.status,
+                raw=form.raw,
+                sync=sync,
                 language=self.config.language,
+                outputs_dir=str(outputs_dir),
+                # the interpreter the job runs under and the versions that pickled its
+                # process: the publishing kernel's for a published process
+                runtime=dict(process.runtime) if published else runtime_versions(),
+                resources=resources or {},
+                published={"owner": process.owner, "time": process.published}
+                if published
+                else None,
             )
-        )
-        jobdir.write_record(record)  # last: a job directory with a record is complete
+            dump_payload(
+                jobdir,
+                JobPayload(
+                    process_ref=None if published else process.import_path,
+                    process=None if published or process.import_path else process,
+                    inputs=inputs,
+                    response=form,
+                    lineage=lineage if form.lineage else None,
+                    process_pickle=pickled,
+                ),
+            )
+            jobdir.write_status(
+                execute_response(
+                    process,
+                    Status("accepted", now(), "Process accepted"),
+                    service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
+                    status_location=f"{BASE_URL_PLACEHOLDER}/status/{jobdir.job_id}.xml"
+                    if form.store
+                    else None,
+                    lineage=(lineage, form) if form.lineage and lineage else None,
+                    language=self.config.language,
+                )
+            )
+            jobdir.write_record(record)  # last: a job directory with a record is complete
+        except BaseException:
+            shutil.rmtree(jobdir.path, ignore_errors=True)
+            if outputs_dir != jobdir.outputs_dir:
+                shutil.rmtree(outputs_dir, ignore_errors=True)
+            raise
         return jobdir, record
 
     async def wait(self, job: Job, timeout: float | None = None) -> None:
@@ -424,7 +547,8 @@ class JobManager:
         """Hand queued jobs to the backend while it has capacity.
 
         A submission the scheduler refuses for now (a limit) goes back to the head of
-        the queue and is retried after a pause: it is never dropped.
+        the queue and is retried after a pause: it is never dropped. So does one that
+        fails for want of disk space: the job is kept, the problem reported.
         """
         while True:
             await self._wakeup.wait()
@@ -437,55 +561,91 @@ class JobManager:
                     self._refresh_verdict(job)
                 if job is None or job.verdict is not None or not self.lease.held:
                     continue
-                if not await self._submit(job):
-                    self._queue.push(job.id, sync=job.record.get("sync", False), front=True)
+                try:
+                    handed_over = await self._submit(job)
+                except OSError as exc:  # the record cannot be written: nothing was started
+                    self._trouble("dispatch", f"cannot write to the workdir: {exc}")
+                    handed_over = False
+                else:
+                    self._trouble("dispatch", None)
+                if not handed_over:
+                    self._queue.push(job.id, sync=job.record.sync, front=True)
                     await asyncio.sleep(SUBMIT_RETRY)
                     self._wakeup.set()
                     break
 
     async def _submit(self, job: Job) -> bool:
-        """Submit one job; False when the scheduler said to try again later."""
-        self._running.add(job.id)
-        job.record["submitting"] = now().isoformat()
+        """Submit one job; False when it must be tried again later.
+
+        Raises OSError (nothing started) when ``job.json`` cannot record the hand-over.
+        """
+        job.record.submitting = now()
         job.dir.write_record(job.record)  # a crash from here on: find() it after a restart
+        self._running.add(job.id)
+        job.handing_over = True
         try:
-            job.record["native_id"] = await self.backend.submit(
+            job.record.native_id = await self.backend.submit(
                 job.id,
                 job.dir.path,
-                job.record["runtime"].get("interpreter"),
-                job.record.get("resources", {}),
+                job.record.runtime.get("interpreter"),
+                job.record.resources,
             )
         except SubmitLater as exc:
             self._running.discard(job.id)
-            since = job.record.setdefault("deferred_since", now().isoformat())
-            waited = (now() - dt.datetime.fromisoformat(since)).total_seconds()
+            since = job.record.deferred_since = job.record.deferred_since or now()
+            waited = (now() - since).total_seconds()
             if waited > self.config.submit_timeout:
                 self._set_verdict(
                     job, "failed", f"the scheduler refused the job for {waited:.0f} s: {exc}"
                 )
                 return True
             log.info("the scheduler deferred job %s: %s", job.id, exc)
-            job.record["deferred"] = str(exc)
-            job.dir.write_record(job.record)
+            job.record.deferred = str(exc)
+            self._save(job)
             return False
-        except Exception as exc:  # the backend refused: the job fails, visibly
+        except Exception as exc:  # noqa: BLE001 - the backend refused: the job fails, visibly
             log.exception("submitting job %s failed", job.id)
             self._running.discard(job.id)
             self._set_verdict(job, "failed", f"the job could not be submitted: {exc}")
             return True
-        job.record["submitted"] = now().isoformat()
-        job.record["submitted_by"] = self.lease.holder
-        job.dir.write_record(job.record)
+        finally:
+            job.handing_over = False
+            if job.final is not None:
+                job.done.set()  # it ended during the hand-over
+        job.record.submitted = now()
+        job.record.submitted_by = self.lease.holder
+        self._save(job)
         return True
+
+    def _save(self, job: Job) -> None:
+        """Write the job's record (the lease holder is its one writer); if that fails (a
+        full disk), the watch loop writes it later."""
+        if job.id not in self.jobs or job.damaged:
+            return  # removed meanwhile, or not ours to rewrite
+        try:
+            job.dir.write_record(job.record)
+            if job.verdict is not None and not job.dir.has_verdict():
+                job.dir.write_verdict(job.verdict)
+        except OSError as exc:
+            log.warning("jupyter-wps: job %s not saved yet: %s", job.id, exc)
+            job.unsaved = True
+        else:
+            job.unsaved = False
 
     # ------------------------------------------------------------------ watching
 
     def _on_exit(self, job_id: str, exit_code: int | None, reason: str = "") -> None:
-        """A launcher has ended (or its job is gone from the scheduler): settle the job."""
+        """A launcher has ended (or its job is gone from the scheduler): settle the job.
+
+        A launcher that found the job claimed by another launcher (a job handed over
+        twice) changes nothing but the native id the job is watched by.
+        """
         job = self.jobs.get(job_id)
         self._running.discard(job_id)
         self._wakeup.set()
         if job is None:
+            return
+        if exit_code == CLAIMED_EXIT and self._follow_claimant(job):
             return
         self._refresh_verdict(job)
         if job.verdict is None and self._final_summary(job) is None:
@@ -499,47 +659,104 @@ class JobManager:
             self._set_verdict(
                 job, "failed", f"{message}. launcher.log: {tail}" if tail else message
             )
-        if job.verdict is not None and job.verdict.get("state") == "dismissed":
+        if job.verdict is not None and job.verdict.state == "dismissed":
             self._delete_outputs(job)
         self._finish(job)
 
+    def _follow_claimant(self, job: Job) -> bool:
+        """Watch the launcher that claimed ``job`` instead of the one that refused it."""
+        native_id = self._claimant(job)
+        if native_id is None or native_id == job.native_id:
+            return False
+        log.info("job %s is run by launcher %s (claimed before)", job.id, native_id)
+        job.record.native_id = native_id
+        self._save(job)
+        self._running.add(job.id)
+        self.backend.adopt(job.id, native_id)
+        return True
+
     def _finish(self, job: Job) -> None:
         """The job is final: record when (the lease holder is job.json's one writer)."""
-        if "finished" not in job.record:
-            job.record["finished"] = now().isoformat()
+        if job.record.finished is None:
+            job.record.finished = now()
             if self.lease.held:
-                with contextlib.suppress(OSError):
-                    job.dir.write_record(job.record)
-        job.done.set()
+                self._save(job)
+        if not job.handing_over:
+            job.done.set()
 
     async def _watch_loop(self) -> None:
-        """Keep the lease; reconcile jobs with the backend; pick up others' jobs; expire."""
+        """Keep the lease; reconcile jobs with the backend; pick up others' jobs; expire.
+
+        Each step is guarded on its own: one that fails is reported and tried again at
+        the next round, the others go on.
+        """
         last_cleanup = last_scan = last_lease = 0.0
         while True:
             await asyncio.sleep(self.config.poll_interval)
             moment = time.monotonic()
             if moment - last_lease > self.lease.ttl / 6:
                 last_lease = moment
-                await self._keep_lease()
+                await self._step("lease", self._keep_lease)
             if not self.lease.held:
-                self._follow()
+                await self._step("watch", self._follow)
                 continue
-            await self._query_backend()
+            await self._step("watch", self._query_backend)
+            await self._step("save", self._save_pending)
             if moment - last_scan > SCAN_INTERVAL:
                 last_scan = moment
-                await self._take_charge(self._scan())
+                await self._step("scan", self._scan_and_take_charge)
             if moment - last_cleanup > min(3600.0, self.config.job_retention / 2):
                 last_cleanup = moment
-                self.remove_expired()
+                await self._step("retention", self.remove_expired)
+
+    async def _step(self, part: str, step: Callable[[], Any]) -> None:
+        """One step of the watch loop; its error is reported, never raised."""
+        try:
+            result = step()
+            if asyncio.iscoroutine(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the loop goes on
+            log.warning(
+                "jupyter-wps: %s failed: %s", part, exc, exc_info=not isinstance(exc, OSError)
+            )
+            self._trouble(part, f"{type(exc).__name__}: {exc}")
+        else:
+            self._trouble(part, None)
+
+    async def _scan_and_take_charge(self) -> None:
+        await self._take_charge(self._scan())
+
+    def _save_pending(self) -> None:
+        """Write the records and verdicts a full disk kept from being written."""
+        for job in [j for j in self.jobs.values() if j.unsaved]:
+            self._save(job)
+            if job.unsaved:
+                raise OSError(f"job {job.id} cannot be saved yet")
 
     async def _keep_lease(self) -> None:
-        """Renew the lease, or take it over when its holder stopped renewing it."""
+        """Renew the lease, or take it over when its holder stopped renewing it.
+
+        A lease that cannot be written (a full disk) is given up once it may have run
+        out, so that two servers never both submit; it is taken again when it can be.
+        """
         if self.lease.held:
-            if not await asyncio.to_thread(self.lease.renew):
-                log.warning("jupyter-wps: another server took the lease on %s", self.workdir)
-                self._queue.clear()
-                self._running.clear()
+            try:
+                renewed = await asyncio.to_thread(self.lease.renew)
+            except OSError:
+                if time.monotonic() - self._lease_renewed < self.lease.ttl / 2:
+                    raise
+                self.lease.held = False
+                renewed = False
+            if renewed:
+                self._lease_renewed = time.monotonic()
+                return
+            log.warning("jupyter-wps: no longer holding the lease on %s", self.workdir)
+            self._queue.clear()
+            self._running.clear()
         elif await asyncio.to_thread(self.lease.acquire):
+            self._lease_renewed = time.monotonic()
             log.info("jupyter-wps: took over the lease on %s", self.workdir)
             self._scan()
             await self._take_charge(list(self.jobs.values()))
@@ -560,13 +777,12 @@ class JobManager:
         }
         if not watched:
             return
-        try:
-            states = await self.backend.states(list(watched))
-        except Exception:
-            log.warning("querying the %s backend failed", self.backend.name, exc_info=True)
-            return
+        states = await self.backend.states(list(watched))
         for native_id, state in states.items():
-            self._reconcile(self.jobs.get(watched[native_id]), state)
+            try:
+                self._reconcile(self.jobs.get(watched.get(native_id, "")), state)
+            except Exception:  # noqa: BLE001 - one job's trouble is that job's
+                log.exception("jupyter-wps: settling job %s failed", watched.get(native_id))
 
     def _reconcile(self, job: Job | None, state: NativeState) -> None:
         """Settle a job the scheduler says has ended, or has not listed several times running.
@@ -587,57 +803,76 @@ class JobManager:
             self._on_exit(job.id, state.exit_code, state.reason)
         else:
             job.missing = 0
-            if job.verdict is not None and job.verdict.get("state") == "dismissed":
-                dismissed = dt.datetime.fromisoformat(job.verdict["time"])
-                if (now() - dismissed).total_seconds() > CANCEL_RETRY:
-                    asyncio.ensure_future(self._cancel(job))  # dismissed, yet still there
+            verdict = job.verdict
+            if (
+                verdict is not None
+                and verdict.state == "dismissed"
+                and (now() - verdict.time).total_seconds() > CANCEL_RETRY
+            ):
+                asyncio.ensure_future(self._cancel(job))  # dismissed, yet still there
 
     # ------------------------------------------------------------------ state
 
     def _final_summary(self, job: Job) -> StatusSummary | None:
-        """The job's final status summary, or None while it is not final."""
+        """The job's final status summary, or None while it is not final.
+
+        A status document that cannot be read is final only once no launcher is
+        running the job (a launcher may still write a good one).
+        """
         if job.final is None:
-            summary = self.summary(job)
-            if summary.state in FINAL_STATES:
+            document, summary = self._read_status(job)
+            if summary.state in FINAL_STATES and not (document is None and job.id in self._running):
                 job.final = summary
+                job.final_document = document
                 self._finish(job)
         return job.final
 
-    def summary(self, job: Job) -> StatusSummary:
-        """The job's current state, the verdict merged over the launcher's status."""
+    def _read_status(self, job: Job) -> tuple[bytes | None, StatusSummary]:
+        """The job's status document as the launcher wrote it (None when there is none
+        to serve: a verdict, a damaged file) and its summary, the verdict merged."""
         if job.final is not None:
-            return job.final
+            return job.final_document, job.final
         if not self.lease.held:
             self._refresh_verdict(job)
         if job.verdict is not None:
-            return StatusSummary(
-                state=job.verdict["state"],
-                creation_time=dt.datetime.fromisoformat(job.verdict["time"]),
-                message=job.verdict["message"],
+            return None, StatusSummary(
+                state=job.verdict.state,
+                creation_time=job.verdict.time,
+                message=job.verdict.message,
             )
-        document = job.dir.read_status()
-        if document is None:
-            return StatusSummary(state="failed", creation_time=now(), message="no status document")
-        summary = read_status(document)
-        if summary.state in ("started", "paused") and "started" not in job.record:
-            job.record["started"] = summary.creation_time.isoformat()
-        return summary
+        if job.damaged:
+            return None, StatusSummary("failed", job.record.created, job.damaged)
+        try:
+            document = job.dir.read_status()
+            if document is None:
+                raise DamagedFile("status.xml", "it is missing")
+            return document, read_status(document)
+        except (OSError, DamagedFile, OWSException) as exc:
+            problem = exc if isinstance(exc, DamagedFile) else DamagedFile("status.xml", str(exc))
+            return None, StatusSummary("failed", now(), f"the job cannot be trusted: {problem}")
+
+    def summary(self, job: Job) -> StatusSummary:
+        """The job's current state, the verdict merged over the launcher's status."""
+        return self._read_status(job)[1]
 
     def _set_verdict(self, job: Job, state: str, message: str) -> None:
-        """The server's own verdict on a job (one writer: the server)."""
-        job.verdict = {"state": state, "message": message, "time": now().isoformat()}
-        job.dir.write_verdict(job.verdict)
+        """The server's own verdict on a job (one writer: the server); kept in memory and
+        written later if the disk refuses it now."""
+        job.verdict = Verdict(state, message, now())
+        try:
+            job.dir.write_verdict(job.verdict)
+        except OSError as exc:
+            log.warning("jupyter-wps: the verdict on job %s is not saved yet: %s", job.id, exc)
+            job.unsaved = True
         job.final = None
         self._final_summary(job)
 
     def status_document(self, job: Job) -> bytes:
         """The job's WPS status document, placeholders still in it."""
-        if job.verdict is None:
-            document = job.dir.read_status()
-            if document is not None:
-                return document
-        summary = self.summary(job)
-        process = Process(job.record["process"], job.record.get("process_title", ""))
+        document, summary = self._read_status(job)
+        if document is not None:
+            return document
+        process = Process(job.record.process, job.record.process_title)
         message = summary.message
         if summary.state == "dismissed":
             message = f"Dismissed: {message}"
@@ -646,10 +881,21 @@ class JobManager:
             Status("failed", summary.creation_time, message, exception=NoApplicableCode(message)),
             service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
             status_location=f"{BASE_URL_PLACEHOLDER}/status/{job.id}.xml"
-            if job.record.get("store")
+            if job.record.store
             else None,
-            language=job.record.get("language", "en-US"),
+            language=job.record.language,
         )
+
+    def started(self, job: Job) -> dt.datetime | None:
+        """When the launcher started the job (its claim), whoever asks, whenever."""
+        if job.claimed is None:
+            try:
+                claim = job.dir.read_claim()
+                if claim and "time" in claim:
+                    job.claimed = dt.datetime.fromisoformat(claim["time"])
+            except (OSError, ValueError):  # DamagedFile is a ValueError
+                return None
+        return job.claimed
 
     # ------------------------------------------------------------------ access
 
@@ -692,9 +938,21 @@ class JobManager:
 
         return _URLS.sub(replace, document)
 
-    def output_file(self, job: Job, name: str) -> Path | None:
-        outputs_dir = Path(job.record.get("outputs_dir") or job.dir.outputs_dir)
-        return job.dir.output_path(name, outputs_dir)
+    def open_output(self, job: Job, name: str) -> int:
+        """An open descriptor of one of the job's output files (no symlink followed);
+        OSError when there is no such regular file."""
+        fd = open_output(job.outputs_dir, name, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise FileNotFoundError(name)
+        return fd
+
+    def has_outputs(self, job: Job) -> bool:
+        """Whether the job left files behind (outputs by reference)."""
+        try:
+            return any(os.scandir(job.outputs_dir))
+        except OSError:
+            return False
 
     # ------------------------------------------------------------------ cancel and cleanup
 
@@ -707,7 +965,7 @@ class JobManager:
             return
         self._set_verdict(job, "dismissed", f"dismissed by {by}" if by else "dismissed")
         if not self.lease.held:  # the holder may have submitted it meanwhile
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, DamagedFile):
                 job.record = job.dir.read_record() or job.record
         if job.native_id and (job.id in self._running or not self.lease.held):
             await self._cancel(job)
@@ -719,27 +977,19 @@ class JobManager:
         """Ask the scheduler to stop the job; if that fails, the watch loop asks again."""
         try:
             await self.backend.cancel(job.native_id or "")
-        except Exception:
+        except Exception:  # noqa: BLE001 - retried by the watch loop
             log.warning(
                 "cancelling job %s (%s) failed; will retry", job.id, job.native_id, exc_info=True
             )
 
     def _delete_outputs(self, job: Job) -> None:
-        outputs_dir = Path(job.record.get("outputs_dir") or job.dir.outputs_dir)
-        if outputs_dir.is_dir():
-            for entry in os.scandir(outputs_dir):
-                path = Path(entry.path)
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+        clear_outputs(job.outputs_dir)
 
     def remove(self, job: Job) -> None:
         """Forget a final job and delete its directory and outputs."""
         self.jobs.pop(job.id, None)
-        outputs_dir = Path(job.record.get("outputs_dir") or job.dir.outputs_dir)
-        if self.config.outputpath:
-            shutil.rmtree(outputs_dir, ignore_errors=True)
+        if self.config.outputpath and not job.damaged:
+            shutil.rmtree(job.outputs_dir, ignore_errors=True)
         shutil.rmtree(job.dir.path, ignore_errors=True)
 
     def remove_expired(self) -> int:
@@ -749,8 +999,8 @@ class JobManager:
             job
             for job in list(self.jobs.values())
             if self._final_summary(job) is not None
-            and "finished" in job.record
-            and dt.datetime.fromisoformat(job.record["finished"]) < limit
+            and job.record.finished is not None
+            and job.record.finished < limit
         ]
         for job in expired:
             self.remove(job)
@@ -787,16 +1037,18 @@ class JobManager:
             percent = 100
         elif summary.state == "accepted":
             percent = 0
+        started = self.started(job)
+        finished = job.record.finished if job.final is not None else None
         return {
             "jobID": job.id,
-            "processID": job.record["process"],
+            "processID": job.record.process,
             "type": "process",
             "status": JSON_STATES.get(summary.state, summary.state),
             "message": summary.message,
             "progress": percent,
-            "created": job.record.get("created"),
-            "started": job.record.get("started"),
-            "finished": job.record.get("finished") if job.final is not None else None,
+            "created": job.record.created.isoformat(),
+            "started": started.isoformat() if started else None,
+            "finished": finished.isoformat() if finished else None,
             "updated": summary.creation_time.isoformat(),
             "links": links,
         }

@@ -175,7 +175,7 @@ class WPSService:
         if form.raw:
             return self.raw_output(job)
         reply = Reply(self.status(job, wps_url))
-        if not form.store and not self._has_files(job):
+        if not form.store and not self.manager.has_outputs(job):
             self.manager.remove(job)
         return reply
 
@@ -195,10 +195,6 @@ class WPSService:
                 raise InvalidParameterValue(str(exc), locator=name) from None
         return resources
 
-    def _has_files(self, job: Job) -> bool:
-        outputs_dir = Path(job.record.get("outputs_dir") or job.dir.outputs_dir)
-        return outputs_dir.is_dir() and any(outputs_dir.iterdir())
-
     def status(self, job: Job, wps_url: str) -> bytes:
         """The job's status document as served: verdict merged, URLs completed."""
         return self.manager.complete_urls(self.manager.status_document(job), wps_url, job.id)
@@ -210,16 +206,18 @@ class WPSService:
             self.manager.remove(job)
             raise NoApplicableCode(summary.message or "the process failed")
         (output,) = wps_response.read_outputs(self.manager.status_document(job))
-        path = self.manager.output_file(job, output.href.rsplit("/", 1)[-1])
-        body = path.read_bytes() if path is not None else b""
+        name = (output.href or "").rsplit("/", 1)[-1]
+        try:
+            with os.fdopen(self.manager.open_output(job, name), "rb") as stream:
+                body = stream.read()
+        except OSError:
+            name, body = "output", b""
         mime_type = output.mime_type or "application/octet-stream"
         self.manager.remove(job)
         return Reply(
             body,
             content_type=mime_type,
-            headers={
-                "Content-Disposition": f'inline; filename="{path.name if path else "output"}"'
-            },
+            headers={"Content-Disposition": f'inline; filename="{name}"'},
         )
 
     async def fetch_references(self, process: Process, inputs: dict[str, list[Any]]) -> None:
