@@ -12,12 +12,19 @@ import asyncio
 import time
 import urllib.parse
 import uuid
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from lxml import etree
 from schema import assert_valid
 from tornado.httpclient import HTTPResponse
+
+from jupyter_wps.server import handlers
+from jupyter_wps.wps.exceptions import InvalidParameterValue, NoApplicableCode
+from jupyter_wps.wps.request import parse_kvp
+from jupyter_wps.wps.response import FALLBACK_EXCEPTION_REPORT, exception_report
 
 NS = {"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/ows/1.1"}
 WPS_NS = 'xmlns:wps="http://www.opengis.net/wps/1.0.0" xmlns:ows="http://www.opengis.net/ows/1.1"'
@@ -400,3 +407,316 @@ async def test_unknown_process(fetch_raw):
         identifier="no_such_process",
     )
     assert report(response, 400) == ("InvalidParameterValue", "no_such_process")
+
+
+# --------------------------------------------------------------------------- malformed values
+# Whatever bytes a request has, the answer is a schema-valid ExceptionReport naming the
+# parameter; characters XML cannot carry are refused before anything uses them.
+
+
+def raw_wps(**params: str) -> str:
+    """``wps?`` and the parameters as given: values are already URL-encoded."""
+    return "wps?" + "&".join(f"{key}={value}" for key, value in params.items())
+
+
+EXECUTE = {"service": "WPS", "version": "1.0.0", "request": "Execute"}
+
+
+@pytest.mark.parametrize(
+    "path, locator",
+    [
+        # the issue's cases
+        (raw_wps(**EXECUTE, identifier="ALL"), "identifier"),
+        (raw_wps(**EXECUTE, identifier="all"), "identifier"),
+        (raw_wps(**EXECUTE, identifier="say_hello,echo"), "identifier"),
+        (raw_wps(service="WPS", version="1.0.0", request="Execute%00"), "request"),
+        (
+            raw_wps(service="WPS", version="1.0.0", request="DescribeProcess", identifier="x%01y"),
+            "identifier",
+        ),
+        (
+            raw_wps(
+                **EXECUTE,
+                identifier="say_hello",
+                DataInputs="name=x",
+                ResponseDocument="output@uom=%00",
+                storeExecuteResponse="true",
+                status="true",
+            ),
+            "ResponseDocument",
+        ),
+        # the same characters elsewhere: in names, double-encoded inside KVP lists
+        (raw_wps(service="WPS", request="GetCapabilities", **{"x%00y": "1"}), "x\\x00y"),
+        (raw_wps(service="WPS%1F", request="GetCapabilities"), "service"),
+        (raw_wps(**EXECUTE, identifier="say_hello", DataInputs="name=%2500"), "DataInputs"),
+        (raw_wps(**EXECUTE, identifier="say_hello", DataInputs="na%2501me=x"), "DataInputs"),
+        (
+            raw_wps(**EXECUTE, identifier="echo", RawDataOutput="literal@mimeType=%251B"),
+            "RawDataOutput",
+        ),
+        (
+            raw_wps(**EXECUTE, identifier="say_hello", DataInputs="name=x", language="en%0B"),
+            "language",
+        ),
+        # a reference that is no URL
+        (
+            raw_wps(**EXECUTE, identifier="echo", DataInputs="complex=@xlink:href=http://%5B::1"),
+            "complex",
+        ),
+    ],
+    ids=[
+        "execute-ALL",
+        "execute-all",
+        "execute-list",
+        "request-nul",
+        "describe-control",
+        "uom-nul",
+        "name-nul",
+        "service-control",
+        "input-double-encoded",
+        "input-name-double-encoded",
+        "raw-output-escape",
+        "language-vt",
+        "href-not-url",
+    ],
+)
+async def test_malformed_values_get_a_report(fetch_raw, wps_workdir, path, locator):
+    response = await fetch_raw(path)
+    assert report(response, 400) == ("InvalidParameterValue", locator)
+    assert not [p for p in wps_workdir.iterdir() if p.is_dir()], "a job was created"
+    await wps_is_serving(fetch_raw)
+
+
+async def test_unknown_operation_with_odd_characters(fetch_raw):
+    response = await fetch_raw(
+        raw_wps(service="WPS", version="1.0.0", request="Drop%E2%80%AETables")
+    )
+    assert report(response, 501)[0] == "OperationNotSupported"
+    response = await fetch_raw(raw_wps(service="WPS", version="1.0.0", request="%FF%FE"))
+    assert report(response, 501)[0] == "OperationNotSupported"
+
+
+async def test_execute_all_by_xml(fetch_raw):
+    body = f"""<wps:Execute service="WPS" version="1.0.0" {WPS_NS}>
+      <ows:Identifier>ALL</ows:Identifier></wps:Execute>"""
+    assert report(await post(fetch_raw, body.encode()), 400) == (
+        "InvalidParameterValue",
+        "Identifier",
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<wps:DescribeProcess service="WPS" version="1.0.0" WPS_NS>'
+        b"<ows:Identifier>say_&#1;</ows:Identifier></wps:DescribeProcess>",
+        b'<wps:DescribeProcess service="WPS" version="1.0.0" WPS_NS>'
+        b"<ows:Identifier>say\x00</ows:Identifier></wps:DescribeProcess>",
+        b'<wps:GetCapabilities service="WPS\xff\xfe" WPS_NS/>',
+        b'<?xml version="1.0" encoding="UTF-16"?><wps:GetCapabilities service="WPS" WPS_NS/>',
+    ],
+    ids=["char-reference", "nul-byte", "invalid-utf8", "wrong-encoding"],
+)
+async def test_xml_with_characters_xml_cannot_carry(fetch_raw, body):
+    response = await post(fetch_raw, body.replace(b"WPS_NS", WPS_NS.encode()))
+    assert report(response, 400)[0] == "NoApplicableCode"
+    await wps_is_serving(fetch_raw)
+
+
+def test_parse_kvp_refuses_what_http_cannot_send():
+    """Lone surrogates and U+FFFE reach parse_kvp only from other callers; refused all the same."""
+    for value in ("say\ud800", "say\ufffe", "say\uffff", "\x00"):
+        with pytest.raises(InvalidParameterValue) as caught:
+            parse_kvp(
+                {"service": "WPS", "version": "1.0.0", "request": "Execute", "identifier": value}
+            )
+        assert caught.value.locator == "identifier"
+        assert_valid(exception_report(caught.value))
+
+
+def test_exception_report_quotes_anything():
+    every = "".join(chr(c) for c in range(0x100)) + "\ud800\udfff\ufffe\uffff\U0001f600"
+    error = InvalidParameterValue(every, locator=every)
+    error.text = error.locator = every  # even set after construction
+    for version in ("1.0.0", "2.0.0"):
+        document = exception_report([error, NoApplicableCode(every)], version=version)
+        root = etree.fromstring(document)
+        if version == "1.0.0":
+            assert_valid(document)
+        text = root.find("{*}Exception/{*}ExceptionText").text
+        assert "\\x00" in text and "\\ud800" in text and "\\ufffe" in text and "\U0001f600" in text
+    assert_valid(FALLBACK_EXCEPTION_REPORT)
+
+
+async def test_a_report_that_cannot_be_built_still_gets_a_body(fetch_raw, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("All strings must be XML compatible")
+
+    monkeypatch.setattr(handlers, "exception_report", broken)
+    response = await kvp(fetch_raw, service="WPS", version="1.0.0", request="DropTables")
+    assert report(response, 500) == ("NoApplicableCode", None)
+    assert response.body == FALLBACK_EXCEPTION_REPORT
+
+
+# --------------------------------------------------------------------------- XSRF
+# A WPS request that changes state (Execute, Dismiss) authenticated by the login cookie
+# alone needs the page's _xsrf token, by GET as by POST: a link on another site, or an
+# image in a notebook, must not start jobs. Token clients are unaffected.
+
+
+class Browser:
+    """Cookies, as a browser keeps them, logged in through Jupyter's login form."""
+
+    def __init__(self, fetch_raw) -> None:
+        self.fetch_raw = fetch_raw
+        self.cookies: dict[str, str] = {}
+
+    def _keep(self, response: HTTPResponse) -> None:
+        for header in response.headers.get_list("Set-Cookie"):
+            for name, morsel in SimpleCookie(header).items():
+                self.cookies[name] = morsel.value
+
+    @property
+    def xsrf(self) -> str:
+        return self.cookies["_xsrf"]
+
+    async def login(self, token: str) -> Browser:
+        self._keep(await self.fetch("login"))
+        form = urllib.parse.urlencode({"_xsrf": self.xsrf, "password": token})
+        response = await self.fetch("login", method="POST", body=form, follow_redirects=False)
+        assert response.code == 302, (response.code, response.body[:500])
+        assert any(name.startswith("username-") for name in self.cookies), self.cookies
+        return self
+
+    async def fetch(
+        self, path: str, headers: dict[str, str] | None = None, **kwargs
+    ) -> HTTPResponse:
+        cookie = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        response = await self.fetch_raw(
+            path, auth=False, headers={"Cookie": cookie, **(headers or {})}, **kwargs
+        )
+        self._keep(response)
+        return response
+
+
+@pytest.fixture
+def browser(fetch_raw, jp_serverapp):
+    async def logged_in() -> Browser:
+        return await Browser(fetch_raw).login(jp_serverapp.identity_provider.token)
+
+    return logged_in
+
+
+def wrong_xsrf(token: str) -> str:
+    """A well-formed token that is not the cookie's: its last hex digit changed.
+
+    (tornado's tokens are ``2|mask|masked token|timestamp``; the timestamp is not compared)
+    """
+    version, mask, masked, stamp = token.split("|")
+    masked = masked[:-1] + ("0" if masked[-1] != "0" else "1")
+    return "|".join((version, mask, masked, stamp))
+
+
+def job_dirs(workdir: Path) -> set[str]:
+    return {path.name for path in workdir.iterdir() if path.is_dir()}
+
+
+HELLO = urllib.parse.urlencode({**EXECUTE, "identifier": "say_hello", "DataInputs": "name=X"})
+HELLO_XML = f"""<wps:Execute service="WPS" version="1.0.0" {WPS_NS}>
+  <ows:Identifier>say_hello</ows:Identifier>
+  <wps:DataInputs><wps:Input><ows:Identifier>name</ows:Identifier>
+    <wps:Data><wps:LiteralData>X</wps:LiteralData></wps:Data></wps:Input></wps:DataInputs>
+</wps:Execute>""".encode()
+
+
+async def test_cookie_reads_need_no_xsrf(browser):
+    session = await browser()
+    for query in (
+        "request=GetCapabilities",
+        "version=1.0.0&request=DescribeProcess&identifier=ALL",
+    ):
+        response = await session.fetch(f"wps?service=WPS&{query}")
+        assert response.code == 200, response.body
+        assert_valid(response.body)
+
+
+@pytest.mark.parametrize(
+    "referer",
+    [None, "https://evil.example/page", "same-origin"],
+    ids=["none", "cross-site", "same-site"],
+)
+async def test_cookie_get_execute_without_xsrf_is_refused(browser, wps_workdir, referer):
+    session = await browser()
+    before = job_dirs(wps_workdir)
+    headers = {}
+    if referer == "same-origin":  # an image in a notebook's markdown: jupyter_server lets GETs by
+        response = await session.fetch("wps")  # a same-site Referer through; not this one
+        headers["Referer"] = response.effective_url
+    elif referer:
+        headers["Referer"] = referer
+    for query in (
+        HELLO,
+        HELLO + "&_xsrf=forged",
+        HELLO + "&_xsrf=" + quote(wrong_xsrf(session.xsrf)),
+    ):
+        response = await session.fetch(f"wps?{query}", headers=headers)
+        code, locator = report(response, 403)
+        assert (code, locator) == ("NoApplicableCode", "_xsrf")
+        assert b"_xsrf" in response.body and b"Authorization: token" in response.body
+    assert job_dirs(wps_workdir) == before
+
+
+async def test_cookie_get_execute_with_xsrf_runs(browser):
+    session = await browser()
+    quoted = urllib.parse.quote(session.xsrf)
+    response = await session.fetch(f"wps?{HELLO}&_xsrf={quoted}")
+    assert response.code == 200, response.body
+    assert b"ProcessSucceeded" in response.body
+    response = await session.fetch(f"wps?{HELLO}", headers={"X-XSRFToken": session.xsrf})
+    assert response.code == 200, response.body
+
+
+async def test_token_get_execute_needs_no_xsrf(fetch_raw):
+    response = await fetch_raw(f"wps?{HELLO}")
+    assert response.code == 200, response.body
+    assert b"ProcessSucceeded" in response.body
+
+
+async def test_cookie_post_execute_needs_xsrf(browser, wps_workdir):
+    session = await browser()
+    before = job_dirs(wps_workdir)
+    response = await session.fetch("wps", method="POST", body=HELLO_XML)
+    assert report(response, 403)[0] == "NoApplicableCode"
+    assert b"_xsrf" in response.body
+    assert job_dirs(wps_workdir) == before
+    response = await session.fetch(
+        "wps", method="POST", body=HELLO_XML, headers={"X-XSRFToken": session.xsrf}
+    )
+    assert response.code == 200, response.body
+    assert b"ProcessSucceeded" in response.body
+
+
+async def test_cookie_dismiss_needs_xsrf(browser, fetch_raw, wps_workdir):
+    job_id, _, _ = await finished_job(fetch_raw, wps_workdir)
+    session = await browser()
+    dismiss = f"wps?service=WPS&version=2.0.0&request=Dismiss&jobId={job_id}"
+    assert report(await session.fetch(dismiss), 403) == ("NoApplicableCode", "_xsrf")
+    # the JSON API: DELETE goes through the framework's XSRF check (a JSON error)
+    response = await session.fetch(f"wps/api/jobs/{job_id}", method="DELETE")
+    assert response.code == 403, response.body
+    assert (wps_workdir / job_id).is_dir()
+    status = await fetch_raw(f"wps/status/{job_id}.xml")
+    assert b"ProcessSucceeded" in status.body
+    response = await session.fetch(f"{dismiss}&_xsrf={urllib.parse.quote(session.xsrf)}")
+    assert response.code == 200, response.body
+    assert_valid(response.body)
+    assert b"Dismissed" in response.body
+
+
+async def test_cookie_api_delete_with_xsrf(browser, fetch_raw, wps_workdir):
+    job_id, _, _ = await finished_job(fetch_raw, wps_workdir)
+    session = await browser()
+    response = await session.fetch(
+        f"wps/api/jobs/{job_id}", method="DELETE", headers={"X-XSRFToken": session.xsrf}
+    )
+    assert response.code == 200, response.body

@@ -31,7 +31,7 @@ from ..wps.exceptions import (
     OWSException,
 )
 from ..wps.request import DescribeProcess, GetCapabilities, parse_kvp, parse_xml_request
-from ..wps.response import exception_report
+from ..wps.response import FALLBACK_EXCEPTION_REPORT, exception_report
 from .manager import Job, JobManager
 from .published import MAX_REQUEST_BYTES as MAX_PUBLISH_REQUEST
 from .published import PublishError
@@ -47,6 +47,8 @@ _MIME_BY_SUFFIX = {suffix: mime for mime, suffix in reversed(list(SUFFIXES.items
 CHUNK = 1 << 16
 #: the most of a launcher.log the API sends (its end)
 MAX_LOG_BYTES = 1 << 20
+#: WPS operations that change state: with a login cookie alone they need the _xsrf token
+STATE_CHANGING = ("Execute", "Dismiss")
 
 
 class BaseWPSHandler(ExtensionHandlerMixin, JupyterHandler):
@@ -110,22 +112,31 @@ class BaseWPSHandler(ExtensionHandlerMixin, JupyterHandler):
         self.finish(reply.body)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Every error is an OWS ExceptionReport with the status its code calls for."""
+        """Every error is an OWS ExceptionReport with the status its code calls for.
+
+        Should building the report fail, a fixed one (NoApplicableCode, 500) is sent:
+        never an empty body.
+        """
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, OWSException):
-            error = exc
-        elif isinstance(exc, web.HTTPError):
-            text = exc.log_message or HTTPStatus(exc.status_code).phrase
-            error = NoApplicableCode(text, status=exc.status_code)
-        else:
-            error = NoApplicableCode(
-                "internal server error" if exc is None else f"internal server error: {exc}"
-            )
-        self.set_status(int(error.status))
-        if error.status == HTTPStatus.UNAUTHORIZED:
+        try:
+            if isinstance(exc, OWSException):
+                error = exc
+            elif isinstance(exc, web.HTTPError):
+                text = exc.log_message or exc.reason or HTTPStatus(exc.status_code).phrase
+                error = NoApplicableCode(text, status=exc.status_code)
+            else:
+                error = NoApplicableCode(
+                    "internal server error" if exc is None else f"internal server error: {exc}"
+                )
+            status, body = int(error.status), exception_report(error)
+        except Exception:
+            log.exception("WPS: could not build the exception report for %r", exc)
+            status, body = 500, FALLBACK_EXCEPTION_REPORT
+        self.set_status(status)
+        if status == HTTPStatus.UNAUTHORIZED:
             self.set_header("WWW-Authenticate", 'token realm="jupyter"')
         self.set_header("Content-Type", XML)
-        self.finish(exception_report(error))
+        self.finish(body)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, OWSException):
@@ -193,9 +204,35 @@ class WPSHandler(BaseWPSHandler):
             request, (GetCapabilities, DescribeProcess)
         )
         owner = self.owner() if public else self.require_owner()
+        if request.operation in STATE_CHANGING:
+            self._check_xsrf(request.operation)
         if not public and request.operation not in ("GetCapabilities", "DescribeProcess"):
             self.track_activity()
         self.write_reply(await self.service.handle(request, owner or "", self.wps_url))
+
+    def _check_xsrf(self, operation: str) -> None:
+        """A state change by GET with a login cookie alone needs the page's ``_xsrf`` token.
+
+        POSTs are checked in prepare(). A cookie GET, the framework lets through on a
+        same-site Referer (jupyter_server) or as a navigation (JupyterHub): a link on
+        another site, or an image in a notebook's markdown, would start jobs. So its own
+        check (its token format; token-authenticated requests exempt) runs here as it
+        runs for a POST.
+        """
+        if self.request.method == "POST":
+            return
+        method, self.request.method = self.request.method, "POST"
+        try:
+            self.check_xsrf_cookie()
+        except web.HTTPError as exc:
+            raise AccessDenied(
+                f"{operation} with a login cookie needs the _xsrf token (an _xsrf argument or "
+                "an X-XSRFToken header), or a Jupyter token (Authorization: token ...): "
+                f"{exc.log_message or exc.reason or exc.status_code}",
+                locator="_xsrf",
+            ) from None
+        finally:
+            self.request.method = method
 
 
 class JobResourceHandler(BaseWPSHandler):
@@ -253,17 +290,26 @@ class APIBaseHandler(BaseWPSHandler):
         self.finish(json.dumps(data))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors as JSON problem details; a fixed 500 one should building it fail."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, OWSException):
-            status, title, detail = int(exc.status), exc.code, exc.text
-        elif isinstance(exc, PublishError):
-            status, title, detail = exc.status, HTTPStatus(exc.status).phrase, exc.message
-        elif isinstance(exc, web.HTTPError):
-            status, title = exc.status_code, HTTPStatus(exc.status_code).phrase
-            detail = exc.log_message or title
-        else:
-            status, title, detail = 500, "Internal Server Error", str(exc or "")
-        self.write_json({"type": title, "title": title, "status": status, "detail": detail}, status)
+        try:
+            if isinstance(exc, OWSException):
+                status, title, detail = int(exc.status), exc.code, exc.text
+            elif isinstance(exc, PublishError):
+                status, title, detail = exc.status, HTTPStatus(exc.status).phrase, exc.message
+            elif isinstance(exc, web.HTTPError):
+                status, title = exc.status_code, HTTPStatus(exc.status_code).phrase
+                detail = exc.log_message or title
+            else:
+                status, title, detail = 500, "Internal Server Error", str(exc or "")
+            body = json.dumps({"type": title, "title": title, "status": status, "detail": detail})
+        except Exception:
+            log.exception("WPS API: could not build the error for %r", exc)
+            status, title = 500, "Internal Server Error"
+            body = json.dumps({"type": title, "title": title, "status": status, "detail": ""})
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(body)
 
 
 @web.stream_request_body
@@ -354,9 +400,7 @@ class JobListHandler(APIBaseHandler):
     @allow_unauthenticated
     def get(self) -> None:
         owner = self.require_owner()
-        jobs = sorted(
-            self.manager.list(owner), key=lambda j: j.record.created, reverse=True
-        )
+        jobs = sorted(self.manager.list(owner), key=lambda j: j.record.created, reverse=True)
         self.write_json(
             {
                 "jobs": [self.manager.job_json(job, self.wps_url) for job in jobs],

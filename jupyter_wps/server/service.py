@@ -153,7 +153,13 @@ class WPSService:
     # ------------------------------------------------------------------ execute
 
     async def execute(self, request: Execute, owner: str, wps_url: str) -> Reply:
-        (process,) = self.processes([request.identifier])
+        found = self.processes([request.identifier])
+        if len(found) != 1:  # the parser refuses ALL and lists; a request built elsewhere may not
+            raise InvalidParameterValue(
+                f"Execute runs one named process, not {request.identifier!r}",
+                locator="identifier",
+            )
+        process = found[0]
         inputs = validate_inputs(process, request.inputs, self.config.maxsingleinputsize)
         form = request.response
         validate_response_form(process, form)
@@ -190,9 +196,13 @@ class WPSService:
                     f"{name} cannot be chosen per request on this server", locator=name
                 )
             try:
+                # a queue, account or QOS is one word: it ends up on a scheduler's command line
+                words = value.split()
+                if name not in PARSERS and (len(words) != 1 or not words[0].isprintable()):
+                    raise ValueError(f"{value!r} is not a single word")
                 resources[name] = PARSERS.get(name, str.strip)(value)
-            except ValueError as exc:
-                raise InvalidParameterValue(str(exc), locator=name) from None
+            except (ValueError, OverflowError) as exc:  # OverflowError: memory=9999...9G
+                raise InvalidParameterValue(f"{name}: {exc}", locator=name) from None
         return resources
 
     def status(self, job: Job, wps_url: str) -> bytes:

@@ -1,12 +1,36 @@
-"""OWS exceptions: an exceptionCode, a locator and the HTTP status to answer with."""
+"""OWS exceptions: an exceptionCode, a locator and the HTTP status to answer with.
+
+Also the one place that decides which text XML 1.0 can carry: request parsing refuses
+what it cannot, and every exception's text and locator are made safe to report.
+"""
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
+
+#: A character XML 1.0 cannot carry: C0 controls but tab, newline and carriage return
+#: (NUL included), lone surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def xml_incompatible(text: str) -> str | None:
+    """The first character of ``text`` that XML 1.0 cannot carry, or None."""
+    match = _NOT_XML.search(text)
+    return match.group() if match else None
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with each character XML 1.0 cannot carry written as an escape
+    (``\\x00``, ``\\ud800``): what a report can quote of a hostile request."""
+    return _NOT_XML.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 class OWSException(Exception):
-    """An error reported to the client as an ``ows:ExceptionReport``."""
+    """An error reported to the client as an ``ows:ExceptionReport``.
+
+    Text and locator are kept XML-safe (they often quote what the client sent).
+    """
 
     code = "NoApplicableCode"
     status = HTTPStatus.INTERNAL_SERVER_ERROR
@@ -14,9 +38,10 @@ class OWSException(Exception):
     def __init__(
         self, text: str = "", locator: str | None = None, status: int | None = None
     ) -> None:
+        text = xml_safe(str(text))
         super().__init__(text)
         self.text = text
-        self.locator = locator
+        self.locator = None if locator is None else xml_safe(str(locator))
         if status is not None:
             self.status = HTTPStatus(status)
 

@@ -154,11 +154,17 @@ def _convert(
     data_input: DataInput,
     max_single_input_size: int | None,
 ) -> Any:
-    if isinstance(spec, LiteralInput):
-        return _literal(spec, data_input)
-    if isinstance(spec, ComplexInput):
-        return _complex(spec, data_input, max_single_input_size)
-    return _bbox(spec, data_input)
+    """The value of one input; a value no conversion can take is the client's error."""
+    try:
+        if isinstance(spec, LiteralInput):
+            return _literal(spec, data_input)
+        if isinstance(spec, ComplexInput):
+            return _complex(spec, data_input, max_single_input_size)
+        return _bbox(spec, data_input)
+    except (ValueError, OverflowError, UnicodeError) as exc:  # e.g. 10**400 on a float grid
+        raise InvalidParameterValue(
+            f"input {data_input.identifier}: {exc}", locator=data_input.identifier
+        ) from None
 
 
 def _wrong_kind(data_input: DataInput, expected: str) -> InvalidParameterValue:
@@ -169,7 +175,7 @@ def _wrong_kind(data_input: DataInput, expected: str) -> InvalidParameterValue:
 
 
 def _as_text(value: str | bytes | None) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value or ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value or ""
 
 
 def _literal(spec: LiteralInput, data_input: DataInput) -> Any:

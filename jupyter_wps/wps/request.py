@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
@@ -18,8 +18,10 @@ from ..config import OVERRIDABLE
 from .exceptions import (
     InvalidParameterValue,
     MissingParameterValue,
+    NoApplicableCode,
     OperationNotSupported,
     VersionNegotiationFailed,
+    xml_incompatible,
 )
 from .xml import NS, OWS, OWS2, WPS, WPS2, XLINK, parse_xml
 
@@ -170,6 +172,36 @@ def _check_version(version: str | None, operation: str) -> str:
     return version
 
 
+def _quote(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a message, cut short when long."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _xml_text(text: str, locator: str, what: str) -> str:
+    """``text`` if XML 1.0 can carry it; else InvalidParameterValue (no reply could quote it).
+
+    Every name and value of a KVP request passes here before it is used.
+    """
+    bad = xml_incompatible(text)
+    if bad is not None:
+        raise InvalidParameterValue(
+            f"{what} {_quote(text)} contains {bad!r}, a character XML cannot carry",
+            locator=locator,
+        )
+    return text
+
+
+def _url(href: str, locator: str) -> str:
+    """A reference's URL, if it can be parsed as one."""
+    try:
+        urlsplit(href)
+    except ValueError as exc:
+        raise InvalidParameterValue(
+            f"{_quote(href)} is not a URL: {exc}", locator=locator
+        ) from None
+    return href
+
+
 def _finite(text: str, locator: str | None) -> float:
     """A coordinate: a finite number."""
     try:
@@ -271,17 +303,20 @@ def parse_kvp(args: Mapping[str, Sequence[str | bytes]] | Mapping[str, str | byt
 def _lower_keys(
     args: Mapping[str, Sequence[str | bytes]] | Mapping[str, str | bytes],
 ) -> dict[str, str]:
-    """Parameters by lower-cased name, first value only, bytes (tornado) decoded."""
+    """Parameters by lower-cased name, first value only, bytes (tornado) decoded.
+
+    A name or value XML cannot carry is refused here, before anything uses it.
+    """
     params: dict[str, str] = {}
     for key, values in args.items():
+        _xml_text(key, key, "the parameter name")
         if isinstance(values, (str, bytes)):
             values = [values]
-        if not values:
-            continue
-        value = values[0]
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", errors="replace")
-        params.setdefault(key.lower(), value)
+        decoded = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
+        for value in decoded:
+            _xml_text(value, key, f"the value of {key}")
+        if decoded:
+            params.setdefault(key.lower(), decoded[0])
     return params
 
 
@@ -310,26 +345,32 @@ def _kvp_items(text: str, locator: str) -> list[tuple[str, str | None, list[tupl
     The value is None when there is no ``=`` (outputs: ``id@attr=val``).
 
     Separators are found first and each piece URL-decoded after, so that
-    (double-)encoded ``;``, ``@`` and ``=`` survive inside values.
+    (double-)encoded ``;``, ``@`` and ``=`` survive inside values (and are checked again:
+    decoding can bring back characters XML cannot carry).
     """
+
+    def decoded(piece: str) -> str:
+        return _xml_text(unquote(piece), locator, f"in {locator}, the decoded text")
+
     items = []
     for item in _strip_brackets(text).split(";"):
         if not item.strip():
             continue
         head, *raw_attributes = item.split("@")
         name, sep, value = head.partition("=")
-        identifier = unquote(name).strip()
+        identifier = decoded(name).strip()
         if not identifier:
-            raise InvalidParameterValue(f"{item!r} has no identifier", locator=locator)
+            raise InvalidParameterValue(f"{_quote(item)} has no identifier", locator=locator)
         attributes = []
         for raw in raw_attributes:
-            attribute, sep, attribute_value = raw.partition("=")
-            if not sep or not attribute.strip():
+            attribute, sep_attribute, attribute_value = raw.partition("=")
+            if not sep_attribute or not attribute.strip():
                 raise InvalidParameterValue(
-                    f"{raw!r} in {item!r} is not of the form attribute=value", locator=locator
+                    f"{_quote(raw)} in {_quote(item)} is not of the form attribute=value",
+                    locator=locator,
                 )
-            attributes.append((unquote(attribute).strip(), unquote(attribute_value)))
-        items.append((identifier, unquote(value) if sep else None, attributes))
+            attributes.append((decoded(attribute).strip(), decoded(attribute_value)))
+        items.append((identifier, decoded(value) if sep else None, attributes))
     return items
 
 
@@ -379,6 +420,7 @@ def _kvp_inputs(text: str) -> list[DataInput]:
                 raise InvalidParameterValue(
                     f"input {identifier} has both a value and an href", locator=identifier
                 )
+            _url(data_input.href, identifier)
             data_input.kind = "reference"
             data_input.value = None
         inputs.append(data_input)
@@ -411,12 +453,20 @@ def _kvp_outputs(text: str, locator: str) -> list[OutputRequest]:
     return outputs
 
 
-def _kvp_execute(params: dict[str, str], version: str, language: str | None) -> Execute:
-    identifier = params.get("identifier", "").strip()
+def _one_process(identifier: str, locator: str) -> str:
+    """The identifier of the one process an Execute runs (not a list, not ALL)."""
     if not identifier:
-        raise MissingParameterValue("Execute needs a process identifier", locator="identifier")
-    if "," in identifier:
-        raise InvalidParameterValue("Execute runs one process at a time", locator="identifier")
+        raise MissingParameterValue("Execute needs a process identifier", locator=locator)
+    if "," in identifier or identifier.upper() == "ALL":
+        raise InvalidParameterValue(
+            f"Execute runs one named process at a time, not {_quote(identifier)}",
+            locator=locator,
+        )
+    return identifier
+
+
+def _kvp_execute(params: dict[str, str], version: str, language: str | None) -> Execute:
+    identifier = _one_process(params.get("identifier", "").strip(), "identifier")
     document = params.get("responsedocument", "")
     raw = params.get("rawdataoutput", "")
     if document.strip() and raw.strip():
@@ -452,7 +502,10 @@ def _kvp_execute(params: dict[str, str], version: str, language: str | None) -> 
 
 def parse_xml_request(body: bytes, max_bytes: int | None = None) -> Request:
     """A request from an XML (HTTP POST) body; no DTDs, entities or network access."""
-    root = parse_xml(body, max_bytes)
+    try:
+        root = parse_xml(body, max_bytes)
+    except (etree.LxmlError, ValueError) as exc:  # what parse_xml does not name itself
+        raise NoApplicableCode(f"the request is not well-formed XML: {exc}", status=400) from None
     parser = _XML_PARSERS.get(root.tag)
     if parser is not None:
         return parser(root)
@@ -535,7 +588,7 @@ def _xml_execute(root: etree._Element) -> Execute:
     return Execute(
         version=version,
         language=root.get("language"),
-        identifier=_identifier(root),
+        identifier=_one_process(_identifier(root), "Identifier"),
         inputs=[_xml_input(el) for el in root.iterfind(f"{WPS}DataInputs/{WPS}Input")],
         response=_xml_response_form(form) if form is not None else ResponseForm(),
     )
@@ -607,6 +660,7 @@ def _xml_reference(identifier: str, element: etree._Element) -> DataInput:
         raise MissingParameterValue(
             f"the wps:Reference of input {identifier} has no xlink:href", locator=identifier
         )
+    _url(href, identifier)
     method = (element.get("method") or "GET").strip().upper()
     if method not in ("GET", "POST"):
         raise InvalidParameterValue(
@@ -634,6 +688,7 @@ def _xml_reference(identifier: str, element: etree._Element) -> DataInput:
                 f"the wps:BodyReference of input {identifier} has no xlink:href",
                 locator=identifier,
             )
+        _url(body_reference, identifier)
     return DataInput(
         identifier=identifier,
         kind="reference",

@@ -38,7 +38,7 @@ from ..process import (
     OutputSpec,
     Process,
 )
-from .exceptions import InvalidParameterValue, NoApplicableCode, OWSException
+from .exceptions import InvalidParameterValue, NoApplicableCode, OWSException, xml_safe
 from .literals import format_literal
 from .request import DataInput, OutputRequest, ResponseForm
 from .xml import (
@@ -595,20 +595,38 @@ def process_descriptions(processes: Iterable[Process], language: str = "en-US") 
 def _exception_element(
     exceptions: OWSException | Sequence[OWSException], namespace: str, version: str, language: str
 ) -> etree._Element:
-    """ows:ExceptionReport in the OWS ``namespace`` (1.1 or 2.0)."""
+    """ows:ExceptionReport in the OWS ``namespace`` (1.1 or 2.0).
+
+    Whatever the exceptions quote, the report is well-formed: text XML cannot carry is
+    escaped (:func:`xml_safe`).
+    """
     ows = f"{{{namespace}}}"
     report = etree.Element(
         ows + "ExceptionReport",
-        {"version": version, XML_LANG: language},
+        {"version": xml_safe(version), XML_LANG: xml_safe(language)},
         nsmap={"ows": namespace, "xsi": NS["xsi"]},
     )
     for exc in [exceptions] if isinstance(exceptions, OWSException) else exceptions:
+        locator = None if exc.locator is None else xml_safe(str(exc.locator))
         item = _sub(
-            report, ows + "Exception", attrib={"exceptionCode": exc.code, "locator": exc.locator}
+            report, ows + "Exception", attrib={"exceptionCode": exc.code, "locator": locator}
         )
         if exc.text:
-            _sub(item, ows + "ExceptionText", exc.text)
+            _sub(item, ows + "ExceptionText", xml_safe(str(exc.text)))
     return report
+
+
+#: The report sent when building one failed: fixed, valid, never an empty body.
+FALLBACK_EXCEPTION_REPORT = (
+    b"<?xml version='1.0' encoding='UTF-8'?>\n"
+    b'<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1"'
+    b' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" version="1.0.0" xml:lang="en-US"'
+    b' xsi:schemaLocation="http://www.opengis.net/ows/1.1'
+    b' http://schemas.opengis.net/ows/1.1.0/owsExceptionReport.xsd">'
+    b'<ows:Exception exceptionCode="NoApplicableCode">'
+    b"<ows:ExceptionText>internal server error</ows:ExceptionText>"
+    b"</ows:Exception></ows:ExceptionReport>"
+)
 
 
 def exception_report(
