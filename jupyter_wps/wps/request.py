@@ -395,7 +395,8 @@ _OUTPUT_ATTRIBUTES = {
 def _kvp_inputs(text: str) -> list[DataInput]:
     inputs = []
     for identifier, value, attributes in _kvp_items(text, "DataInputs"):
-        if value is None:
+        # a reference needs no "=": id@xlink:href=... as well as id=@xlink:href=...
+        if value is None and not any(a.lower() in ("href", "xlink:href") for a, _ in attributes):
             raise InvalidParameterValue(
                 f"input {identifier} is not of the form id=value[@attribute=value...]",
                 locator="DataInputs",
