@@ -167,9 +167,21 @@ def kernel_env(tmp_path_factory) -> Path:
 
 
 def run_kernel(
-    python: Path, code: str, server: LiveServer, token: str, cwd: Path, markers: Path | None = None
+    python: Path,
+    code: str,
+    server: LiveServer,
+    token: str,
+    cwd: Path,
+    markers: Path | None = None,
+    discoverable: bool = True,
 ) -> dict:
-    """Run ``code`` as a kernel would (its own ``__main__``); its last line of output, as JSON."""
+    """Run ``code`` as a kernel would (its own ``__main__``); its last line of output, as
+    JSON, with the lines it printed before under ``"printed"``.
+
+    ``discoverable``: whether ``connect()`` without arguments finds ``server`` (through
+    ``JUPYTER_WPS_URL``); else it finds nothing at all (no WPS or JupyterHub variables,
+    an empty runtime directory).
+    """
     cwd.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -180,6 +192,10 @@ def run_kernel(
         "JUPYTER_WPS_URL": server.wps_url,
         "JUPYTER_WPS_TOKEN": token,
     }
+    if not discoverable:
+        env = {k: v for k, v in env.items() if not k.startswith(("JUPYTER_WPS_", "JUPYTERHUB_"))}
+        env["JUPYTER_RUNTIME_DIR"] = str(cwd / "empty-runtime")
+        (cwd / "empty-runtime").mkdir(exist_ok=True)
     result = subprocess.run(
         [str(python), "-c", code],
         capture_output=True,
@@ -190,7 +206,8 @@ def run_kernel(
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    *printed, last = result.stdout.strip().splitlines()
+    return {**json.loads(last), "printed": printed}
 
 
 def stable_identity_server(root: Path, config: str = "") -> LiveServer:
@@ -451,6 +468,12 @@ def test_unpublish_removes_it_from_capabilities(server, kernel_env, tmp_path):
         """
     )
     out = run_kernel(kernel_env, code, server, "alice-token", tmp_path / "kernel")
+    # never connected: publish() found the server, and said how; unpublish() then used the
+    # client connect() made last
+    assert out["printed"] == [
+        f"published short_lived to {server.wps_url} (found from JUPYTER_WPS_URL)",
+        f"unpublished short_lived from {server.wps_url} (the client connected last)",
+    ]
     assert "short_lived" in out["before"] and "short_lived" not in out["after"]
     assert out["ran"] == "tmp-x"
     assert "short_lived" not in listed(server)
@@ -463,6 +486,75 @@ def test_unpublish_removes_it_from_capabilities(server, kernel_env, tmp_path):
     )
     assert reply.status_code == 400 and b"InvalidParameterValue" in reply.content
     assert not list((server.workdir / ".published").glob("*/short_lived"))
+
+
+# --------------------------------------------------------------------------- connected last
+
+
+CONNECTED_LAST = """
+import json, os
+from jupyter_wps.client import ServerNotFound, connect, find_endpoint, publish, unpublish
+
+def plus_one(x: int) -> int:
+    return x + 1
+
+try:  # what the tests rely on: this kernel finds no server by itself
+    find_endpoint()
+    discovered = True
+except ServerNotFound:
+    discovered = False
+try:  # and, never connected, publish() has nowhere to go
+    publish(plus_one)
+    refused = ""
+except ServerNotFound as error:
+    refused = str(error)
+
+alices = connect(os.environ["WPS_URL"], token="alice-token")
+bobs = connect(os.environ["WPS_URL"], token=os.environ["WPS_TOKEN"])  # the last one
+publish(plus_one)
+ran = bobs.plus_one(41)
+unpublish(plus_one, client=bobs)  # the client given: nothing said
+print(json.dumps({"discovered": discovered, "refused": refused, "ran": ran}))
+"""
+
+
+def test_publish_uses_the_client_connected_last(server, kernel_env, tmp_path):
+    """connect(url, token=...) then publish(func): that client's server and user, with no
+    discovery (which would find nothing here), and a line saying so."""
+    out = run_kernel(
+        kernel_env, CONNECTED_LAST, server, "bob-token", tmp_path / "kernel", discoverable=False
+    )
+    assert out["discovered"] is False
+    assert out["refused"].startswith("no Jupyter server with a WPS found"), out["refused"]
+    assert out["ran"] == 42
+    assert out["printed"] == [f"published plus_one to {server.wps_url} (the client connected last)"]
+    assert "plus_one" not in listed(server)
+    records = list((server.workdir / ".published").glob("*/plus_one"))
+    assert records == [], records
+
+
+def test_the_client_connected_last_publishes_as_its_user(server, kernel_env, tmp_path):
+    code = textwrap.dedent(
+        """
+        import json, os
+        from jupyter_wps.client import connect, publish
+
+        connect(os.environ["WPS_URL"], token="alice-token")
+        connect(os.environ["WPS_URL"], token="bob-token")
+
+        @publish(identifier="whose")
+        def whose() -> str:
+            return "mine"
+
+        print(json.dumps({}))
+        """
+    )
+    out = run_kernel(kernel_env, code, server, "bob-token", tmp_path / "kernel", discoverable=False)
+    assert out["printed"] == [f"published whose to {server.wps_url} (the client connected last)"]
+    try:
+        assert api(server, "GET", "whose").json()["published"]["owner"] == "bob"
+    finally:
+        assert api(server, "DELETE", "whose", headers=BOB).status_code == 204
 
 
 # --------------------------------------------------------------------------- malformed

@@ -31,11 +31,16 @@ from urllib.parse import urlsplit, urlunsplit
 if TYPE_CHECKING:
     from .processes import WPSClient
 
-__all__ = ["Endpoint", "ServerNotFound", "connect", "find_endpoint"]
+__all__ = ["Endpoint", "ServerNotFound", "connect", "connected_last", "find_endpoint"]
 
 ENV_URL = "JUPYTER_WPS_URL"
 ENV_TOKEN = "JUPYTER_WPS_TOKEN"
 _WILDCARDS = ("", "0.0.0.0", "::", "[::]")
+
+
+#: the client connect() returned last in this kernel (or %wps connect chose): what
+#: publish() and unpublish() use when they are given no client
+_connected_last: WPSClient | None = None
 
 
 class ServerNotFound(LookupError):
@@ -77,9 +82,22 @@ def connect(
     endpoint = find_endpoint(url, token, lookup_token="authorization" not in sent)
     all_headers = {"Authorization": f"token {endpoint.token}"} if endpoint.token else {}
     all_headers.update(headers or {})
-    return WPSClient(
+    client = WPSClient(
         endpoint.url, headers=all_headers, verify=verify, timeout=timeout, source=endpoint.source
     )
+    remember(client)  # connected: a client that failed to connect is never the last
+    return client
+
+
+def connected_last() -> WPSClient | None:
+    """The client this kernel connected last (``connect()`` or ``%wps connect``), if any."""
+    return _connected_last
+
+
+def remember(client: WPSClient) -> None:
+    """Make ``client`` the one connected last (``%wps connect VARIABLE`` chooses one)."""
+    global _connected_last
+    _connected_last = client
 
 
 def find_endpoint(

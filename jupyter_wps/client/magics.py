@@ -27,7 +27,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 
-from .connect import ServerNotFound, connect
+from .connect import ServerNotFound, connect, remember
 from .job import FINAL, Job, WPSError
 from .processes import NoJobList, WPSClient
 
@@ -403,6 +403,7 @@ class WPSMagics(Magics):
                 if args.token:
                     raise UsageError("--token goes with a URL, not with a WPSClient variable")
                 self.client = user_ns[url]
+                remember(self.client)  # publish() without a client uses it too
                 return self.client
             raise UsageError(f"{url!r} is neither a URL (http://...) nor a WPSClient variable")
         self.client = connect(url, token=args.token)

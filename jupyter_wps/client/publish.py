@@ -47,19 +47,20 @@ if TYPE_CHECKING:
 
 __all__ = ["publication", "publish", "unpublish"]
 
-_default_client: WPSClient | None = None
 
-
-def _client(client: WPSClient | None) -> WPSClient:
-    """The given client, else one connected to the server this kernel runs under."""
-    global _default_client
+def _client(client: WPSClient | None) -> tuple[WPSClient, str | None]:
+    """The client to use, and how it was chosen when it was not given: the client this
+    kernel connected last (``connect(...)`` or ``%wps connect``), else ``connect()``
+    (the Jupyter server this kernel runs under), which is then the one connected last."""
     if client is not None:
-        return client
-    if _default_client is None:
-        from .connect import connect
+        return client, None
+    from .connect import connect, connected_last
 
-        _default_client = connect()
-    return _default_client
+    last = connected_last()
+    if last is not None:
+        return last, "the client connected last"
+    found = connect()
+    return found, f"found from {found.source}" if found.source else "found"
 
 
 def as_process(func_or_process: Callable[..., Any] | Process, **process_kwargs: Any) -> Process:
@@ -107,9 +108,12 @@ def publish(
     ``publish(func)``, ``@publish``, ``@publish(title=..., identifier=...)`` or
     ``@client.publish``. ``process_kwargs`` are those of :func:`jupyter_wps.process`
     (``identifier``, ``title``, ``abstract``, ``inputs``, ``outputs``, ``version``,
-    ``resources``, ...). ``client`` is a :class:`WPSClient` (default: ``connect()``,
-    the server this kernel runs under); it is refreshed, so the process is at once
-    one of its methods. Publishing again under the same identifier replaces it.
+    ``resources``, ...). ``client`` is a :class:`WPSClient`; by default the client
+    this kernel connected last (``connect(url, token=...)`` or ``%wps connect``), and
+    when it never connected, ``connect()`` (the server this kernel runs under). It is
+    refreshed, so the process is at once one of its methods; without ``client``, a
+    line says where the process went. Publishing again under the same identifier
+    replaces it.
 
     Returns what it was given, so a decorated function still runs in the notebook.
     Raises :class:`WPSError` when the server refuses (another user's process of
@@ -119,7 +123,7 @@ def publish(
         return lambda func: publish(func, client=client, **process_kwargs)
     proc = as_process(func_or_process, **process_kwargs)
     body = publication(proc)
-    wps = _client(client)
+    wps, chosen = _client(client)
     try:
         wps._request(
             "POST",
@@ -131,18 +135,22 @@ def publish(
     except WPSError as error:
         raise _no_publishing(error, wps.url) from None
     _refresh_clients(wps)
+    if chosen:
+        print(f"published {proc.identifier} to {wps.url} ({chosen})")
     return func_or_process
 
 
 def unpublish(
     identifier: str | Process | Callable[..., Any], client: WPSClient | None = None
 ) -> None:
-    """Remove a process this user published (jobs already submitted still run)."""
+    """Remove a process this user published (jobs already submitted still run).
+
+    ``client`` as for :func:`publish` (by default the client connected last)."""
     if isinstance(identifier, Process):
         identifier = identifier.identifier
     elif not isinstance(identifier, str):  # the published function (under its own name)
         identifier = identifier.__name__
-    wps = _client(client)
+    wps, chosen = _client(client)
     try:
         wps._request(
             "DELETE",
@@ -152,6 +160,8 @@ def unpublish(
     except WPSError as error:
         raise _no_publishing(error, wps.url) from None
     _refresh_clients(wps)
+    if chosen:
+        print(f"unpublished {identifier} from {wps.url} ({chosen})")
 
 
 def _refresh_clients(wps: WPSClient) -> None:
