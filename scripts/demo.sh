@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
-# Set up and run the main job on a fresh machine (Debian, Python 3.11, root):
-# a Jupyter server with the WPS and the demo processes on the embedded local
-# backend, and the quickstart notebook executed against it.
+# Set up and run the main job on a fresh machine (Debian, Python 3.11), as root or in a
+# virtualenv: a Jupyter server with the WPS and the demo processes on the embedded local
+# backend, and the quickstart notebook executed against it. It installs into and runs the
+# virtualenv it runs in, else the repository's .venv, made here (scripts/env.sh).
 # Usage: bash scripts/demo.sh [--once]     (--once: stop the server after the quickstart)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# the JupyterLab extension is built from TypeScript during the install: it needs Node.js
-if ! command -v node >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
-fi
+source scripts/env.sh
 
-python3 -m pip install --quiet --disable-pip-version-check . nbclient nbconvert ipykernel
+pip_install . nbclient nbconvert ipykernel
 
 PORT=${PORT:-8888}
-TOKEN=${TOKEN:-$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
+TOKEN=${TOKEN:-$("$PYTHON" -c 'import secrets; print(secrets.token_hex(16))')}
 LOG=$(mktemp -t jupyter-wps-demo.XXXXXX.log)
-python3 -m jupyter_server --no-browser --allow-root --ip=127.0.0.1 --port="$PORT" \
+"$PYTHON" -m jupyter_server --no-browser --allow-root --ip=127.0.0.1 --port="$PORT" \
     --IdentityProvider.token="$TOKEN" --WPSExtensionApp.config_file="$PWD/pywps.cfg" \
     >"$LOG" 2>&1 </dev/null &
 SERVER=$!
@@ -31,7 +29,7 @@ for _ in $(seq 1 100); do
 done
 
 echo "== WPS at $WPS (token $TOKEN); server log: $LOG"
-JUPYTER_WPS_URL="$WPS" JUPYTER_WPS_TOKEN="$TOKEN" python3 - <<'PY'
+JUPYTER_WPS_URL="$WPS" JUPYTER_WPS_TOKEN="$TOKEN" "$PYTHON" - <<'PY'
 import nbformat
 from nbclient import NotebookClient
 

@@ -1,26 +1,22 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite on a fresh machine (Debian, Python 3.11, root).
+# Set up and run the whole test suite on a fresh machine (Debian, Python 3.11), as root or
+# in a virtualenv: in the virtualenv it runs in, else in the repository's .venv, made here
+# (scripts/env.sh); as root, Debian's Node.js and Chromium are installed when missing.
 # Usage: bash scripts/test.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 
-# the JupyterLab extension is built from TypeScript during the install: it needs Node.js
-if ! command -v node >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
-fi
-
-python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+pip_install -e ".[test]"
 
 # The browser tests (pytest -m browser) drive Debian's Chromium through Playwright (from the
 # test extra; never `playwright install`, which downloads a browser of its own)
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "test.sh: installing Debian's chromium for the browser tests" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    _env_apt chromium fonts-liberation || _env_log "no Chromium: the browser tests will skip"
 fi
 
 set +e
-python3 -m pytest "$@"
+"$PYTHON" -m pytest "$@"
 status=$?
 set -e
 # pytest's "no tests collected" (5) is a failure here too: a run that tests nothing proves nothing
