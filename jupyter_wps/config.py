@@ -187,6 +187,9 @@ class Config:
     public_capabilities: bool = False
     #: statusLocation and output URLs carry a signed read-only capability
     capability_urls: bool = True
+    #: jobs running on this server count as user activity (JupyterHub's idle culler
+    #: then spares it); polling never does
+    running_jobs_are_activity: bool = False
     #: how long a finished job's record and outputs are kept
     job_retention: float = 7 * 86400.0
     #: fetching input references: timeout in seconds
@@ -254,6 +257,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("server", "allowedinputpaths"): ("allowedinputpaths", lambda v: tuple(parse_list(v, ":"))),
     ("server", "public_capabilities"): ("public_capabilities", parse_bool),
     ("server", "capability_urls"): ("capability_urls", parse_bool),
+    ("server", "running_jobs_are_activity"): ("running_jobs_are_activity", parse_bool),
     ("server", "job_retention"): ("job_retention", parse_duration),
     ("server", "reference_timeout"): ("reference_timeout", parse_duration),
     ("processing", "mode"): ("mode", parse_mode),

@@ -86,3 +86,30 @@ async def test_unknown_user_gets_an_exception_report(jp_fetch):
         401,
     )
     assert_valid(body)
+
+
+class TestTheServersOwner:
+    """On alice's own server (JUPYTERHUB_USER=alice), a job another identity submitted
+    (a user she shares it with, a service) runs as her: she sees and can cancel it."""
+
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config, monkeypatch):
+        monkeypatch.setenv("JUPYTERHUB_USER", "alice")  # read when the extension starts
+        return jp_server_config
+
+    async def test_the_owner_sees_and_cancels_every_job(self, jp_fetch):
+        alice_job = await execute(jp_fetch, ALICE)
+        bob_job = await execute(jp_fetch, BOB)
+
+        listed = json.loads((await jp_fetch("wps", "api", "jobs", headers=ALICE)).body)["jobs"]
+        assert {j["jobID"] for j in listed} == {alice_job, bob_job}
+        bob_sees = json.loads((await jp_fetch("wps", "api", "jobs", headers=BOB)).body)["jobs"]
+        assert [j["jobID"] for j in bob_sees] == [bob_job]
+        await expect_error(jp_fetch("wps", "api", "jobs", alice_job, headers=BOB), 404)
+
+        status = await jp_fetch("wps", "status", f"{bob_job}.xml", headers=ALICE)
+        assert_valid(status.body)
+        reply = await jp_fetch("wps", "api", "jobs", bob_job, method="DELETE", headers=ALICE)
+        assert json.loads(reply.body)["status"] == "dismissed"
+        assert "dismissed by alice" in json.loads(reply.body)["message"]
+        await jp_fetch("wps", "api", "jobs", alice_job, method="DELETE", headers=ALICE)

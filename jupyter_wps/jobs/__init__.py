@@ -89,4 +89,3 @@ def dump_payload(jobdir: JobDir, payload: JobPayload) -> None:
 def open_payload(jobdir: JobDir) -> BinaryIO:
     """``job.dill``, opened after checking nobody but this uid could have written it."""
     return open(open_trusted(jobdir.job_file), "rb")  # noqa: SIM115 - the caller closes it
-

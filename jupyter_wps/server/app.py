@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
+from jupyter_server._tz import utcnow
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Integer, List, Unicode, default
 
@@ -86,6 +87,13 @@ class WPSExtensionApp(ExtensionApp):
         help="Answer GetCapabilities and DescribeProcess without credentials "
         "(overrides [server] public_capabilities).",
     )
+    running_jobs_are_activity = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="Jobs running on this server count as user activity, so that JupyterHub's idle "
+        "culler spares the server (overrides [server] running_jobs_are_activity).",
+    )
     processes = List(
         Unicode(),
         default_value=None,
@@ -105,6 +113,7 @@ class WPSExtensionApp(ExtensionApp):
             "parallelprocesses": self.parallelprocesses,
             "mode": self.mode,
             "public_capabilities": self.public_capabilities,
+            "running_jobs_are_activity": self.running_jobs_are_activity,
             "processes": tuple(self.processes) if self.processes is not None else None,
         }
         config = load_config(self.config_file or None, overrides)
@@ -126,6 +135,8 @@ class WPSExtensionApp(ExtensionApp):
         published = PublishedStore(Path(config.workdir) / PUBLISHED_DIR, registry)
         published.load()
         self.wps_service = WPSService(config, registry, manager, published)
+        if config.running_jobs_are_activity:
+            manager.on_busy = self._record_activity
         self.settings.update(
             jupyter_wps_service=self.wps_service,
             jupyter_wps_server_owner=owner,
@@ -138,6 +149,10 @@ class WPSExtensionApp(ExtensionApp):
             manager.backend.name,
             config.source,
         )
+
+    def _record_activity(self) -> None:
+        """Running jobs are activity: what JupyterHub's activity report and culler read."""
+        self.serverapp.web_app.settings["api_last_activity"] = utcnow()
 
     def _setup_logging(self, config: Config) -> None:
         """The package logs through the server's handlers (and the configured file)."""

@@ -32,6 +32,7 @@ from ..wps.exceptions import (
 )
 from ..wps.request import DescribeProcess, GetCapabilities, parse_kvp, parse_xml_request
 from ..wps.response import FALLBACK_EXCEPTION_REPORT, exception_report
+from .auth import Caller, identify
 from .manager import Job, JobManager
 from .published import MAX_REQUEST_BYTES as MAX_PUBLISH_REQUEST
 from .published import PublishError
@@ -64,41 +65,45 @@ class BaseWPSHandler(ExtensionHandlerMixin, JupyterHandler):
 
     @property
     def wps_url(self) -> str:
-        """The public URL of the WPS endpoint, as the client reached it."""
+        """The public URL of the WPS endpoint, as the client reached it.
+
+        Behind proxies that the server is configured to trust (``trust_xheaders``,
+        which a JupyterHub single-user server sets), the scheme and host the client
+        used are the first of the forwarded ones: each proxy appends its own.
+        """
         configured = self.service.config.url
         if configured:
             return configured.rstrip("/")
-        return f"{self.request.protocol}://{self.request.host}{self.base_url}wps"
+        protocol, host = self.request.protocol, self.request.host
+        if self.settings["serverapp"].trust_xheaders:
+            protocol, host = forwarded_origin(self.request.headers, protocol, host)
+        return f"{protocol}://{host}{self.base_url}wps"
 
     async def prepare(self) -> None:
         await super().prepare()
         await self.manager.start()  # at the first request when the server did not start it
+        self.caller, self._denied = await identify(
+            self,
+            self.settings["jupyter_wps_server_owner"],
+            anonymous=type(self.identity_provider) in ANONYMOUS_IDENTITIES,
+        )
 
     def check_xsrf_cookie(self) -> None:
-        # an anonymous request is refused by require_owner() with a proper report
+        # an anonymous request is refused by require_caller() with a proper report
         if getattr(self, "_jupyter_current_user", None) is None:
             return
         super().check_xsrf_cookie()
 
-    def owner(self) -> str | None:
-        """Who owns the caller's jobs, or None when unauthenticated.
-
-        jupyter_server gives a token-only client a fresh anonymous identity on
-        every request, so there every authenticated caller is the server's owner.
-        Where identities are stable (JupyterHub), jobs belong to the hub user.
-        """
-        user = self.current_user
-        if user is None:
-            return None
-        if type(self.identity_provider) in ANONYMOUS_IDENTITIES:
-            return self.settings["jupyter_wps_server_owner"]
-        return user.username
-
-    def require_owner(self) -> str:
-        owner = self.owner()
-        if owner is None:
+    def require_caller(self, execute: str | None = None) -> Caller:
+        """The caller; 401 without credentials, 403 without access (or, when ``execute``
+        names what is asked, without the right to execute)."""
+        if self.caller is None:
+            if self._denied:
+                raise AccessDenied(self._denied, status=403)
             raise AccessDenied("authentication required: send a Jupyter token", status=401)
-        return owner
+        if execute:
+            self.caller.require_execute(execute)
+        return self.caller
 
     def track_activity(self) -> None:
         """Executing and cancelling are user activity; polling a status is not."""
@@ -197,18 +202,18 @@ class WPSHandler(BaseWPSHandler):
     def _check_credentials_first(self) -> None:
         """Refuse anonymous callers before parsing, unless some operations are public."""
         if not self.service.config.public_capabilities:
-            self.require_owner()
+            self.require_caller()
 
     async def _answer(self, request: Any) -> None:
         public = self.service.config.public_capabilities and isinstance(
             request, (GetCapabilities, DescribeProcess)
         )
-        owner = self.owner() if public else self.require_owner()
+        caller = self.caller if public else self.require_caller()
         if request.operation in STATE_CHANGING:
             self._check_xsrf(request.operation)
         if not public and request.operation not in ("GetCapabilities", "DescribeProcess"):
             self.track_activity()
-        self.write_reply(await self.service.handle(request, owner or "", self.wps_url))
+        self.write_reply(await self.service.handle(request, caller, self.wps_url))
 
     def _check_xsrf(self, operation: str) -> None:
         """A state change by GET with a login cookie alone needs the page's ``_xsrf`` token.
@@ -244,7 +249,7 @@ class JobResourceHandler(BaseWPSHandler):
         token = self.get_query_argument("cap", None)
         if token is not None and self.manager.check_capability(job_id, token):
             return self.manager.get(job_id, None)
-        return self.manager.get(job_id, self.require_owner())
+        return self.manager.get(job_id, self.require_caller().visible)
 
 
 class StatusHandler(JobResourceHandler):
@@ -323,7 +328,7 @@ class ProcessListHandler(APIBaseHandler):
         self._oversize = False
         if self.request.method != "POST":
             return
-        self.require_owner()  # before any of the body is read
+        self.require_caller("publishing")  # before any of the body is read
         length = self.request.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > MAX_PUBLISH_REQUEST:
             raise PublishError(
@@ -341,7 +346,7 @@ class ProcessListHandler(APIBaseHandler):
 
     @allow_unauthenticated
     def post(self) -> None:
-        owner = self.require_owner()
+        owner = self.require_caller("publishing").name
         if self._oversize:
             raise PublishError(413, f"the request is larger than {MAX_PUBLISH_REQUEST} bytes")
         self.track_activity()
@@ -358,7 +363,7 @@ class ProcessListHandler(APIBaseHandler):
 
     @allow_unauthenticated
     def get(self) -> None:
-        self.require_owner()
+        self.require_caller()
         self.write_json(
             {
                 "processes": [
@@ -378,7 +383,7 @@ class ProcessListHandler(APIBaseHandler):
 class ProcessHandler(APIBaseHandler):
     @allow_unauthenticated
     def get(self, process_id: str) -> None:
-        self.require_owner()
+        self.require_caller()
         process = self.service.registry.get(process_id)
         if process is None:
             raise web.HTTPError(404, f"no process {process_id!r}")
@@ -387,7 +392,7 @@ class ProcessHandler(APIBaseHandler):
     @allow_unauthenticated
     def delete(self, process_id: str) -> None:
         """Unpublish a process published from a kernel (its owner only)."""
-        owner = self.require_owner()
+        owner = self.require_caller("unpublishing").name
         self.track_activity()
         self.service.unpublish(owner, process_id)
         self.set_status(204)
@@ -399,8 +404,10 @@ class JobListHandler(APIBaseHandler):
 
     @allow_unauthenticated
     def get(self) -> None:
-        owner = self.require_owner()
-        jobs = sorted(self.manager.list(owner), key=lambda j: j.record.created, reverse=True)
+        caller = self.require_caller()
+        jobs = sorted(
+            self.manager.list(caller.visible), key=lambda j: j.record.created, reverse=True
+        )
         self.write_json(
             {
                 "jobs": [self.manager.job_json(job, self.wps_url) for job in jobs],
@@ -414,15 +421,16 @@ class JobListHandler(APIBaseHandler):
 class JobHandler(APIBaseHandler):
     @allow_unauthenticated
     def get(self, job_id: str) -> None:
-        job = self.manager.get(job_id, self.require_owner())
+        job = self.manager.get(job_id, self.require_caller().visible)
         self.write_json(self.manager.job_json(job, self.wps_url))
 
     @allow_unauthenticated
     async def delete(self, job_id: str) -> None:
-        owner = self.require_owner()
-        job = self.manager.get(job_id, owner)
+        caller = self.require_caller()
+        job = self.manager.get(job_id, caller.visible)
+        caller.require_execute("cancelling a job")
         self.track_activity()
-        await self.manager.dismiss(job, by=owner)
+        await self.manager.dismiss(job, by=caller.name)
         if job.id in self.manager.jobs:
             self.write_json(self.manager.job_json(job, self.wps_url))
         else:
@@ -442,7 +450,7 @@ class JobLogHandler(APIBaseHandler):
 
     @allow_unauthenticated
     def get(self, job_id: str) -> None:
-        job = self.manager.get(job_id, self.require_owner())
+        job = self.manager.get(job_id, self.require_caller().visible)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(job.dir.log_tail(MAX_LOG_BYTES))
@@ -451,8 +459,27 @@ class JobLogHandler(APIBaseHandler):
 class JobResultsHandler(APIBaseHandler):
     @allow_unauthenticated
     def get(self, job_id: str) -> None:
-        job = self.manager.get(job_id, self.require_owner())
+        job = self.manager.get(job_id, self.require_caller().visible)
         self.write_json(self.service.results_json(job, self.wps_url))
+
+
+def forwarded_origin(headers: Any, protocol: str, host: str) -> tuple[str, str]:
+    """The scheme and host a client used, from the headers of the proxies before us.
+
+    ``Forwarded`` (RFC 7239) or ``X-Forwarded-Proto``/``X-Forwarded-Host``; each proxy
+    on the way appends its own value, so the first is the client's. Only for proxies
+    the server trusts.
+    """
+    forwarded = headers.get("Forwarded", "").split(",")[0]
+    fields = dict(part.strip().partition("=")[::2] for part in forwarded.split(";") if "=" in part)
+    proto = fields.get("proto") or headers.get("X-Forwarded-Proto", "").split(",")[0]
+    origin = fields.get("host") or headers.get("X-Forwarded-Host", "").split(",")[0]
+    proto, origin = proto.strip().strip('"').lower(), origin.strip().strip('"')
+    if proto in ("http", "https"):
+        protocol = proto
+    if origin and all(c.isalnum() or c in "-.:[]" for c in origin):
+        host = origin
+    return protocol, host
 
 
 def handlers() -> list[tuple[str, type[web.RequestHandler]]]:

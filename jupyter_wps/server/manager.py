@@ -222,6 +222,8 @@ class JobManager:
         #: write job directories that the holder picks up
         self.lease = Lease(self.workdir / LEASE_FILE, ttl=max(LEASE_TTL, 10 * config.poll_interval))
         self._lease_renewed = time.monotonic()
+        #: called at every round of the watch loop while jobs run (running jobs as activity)
+        self.on_busy: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -701,6 +703,8 @@ class JobManager:
                 await self._step("watch", self._follow)
                 continue
             await self._step("watch", self._query_backend)
+            if self._running and self.on_busy is not None:
+                await self._step("activity", self.on_busy)
             await self._step("save", self._save_pending)
             if moment - last_scan > SCAN_INTERVAL:
                 last_scan = moment
@@ -914,8 +918,9 @@ class JobManager:
             raise JobNotFound(job_id)
         return job
 
-    def list(self, owner: str) -> Iterator[Job]:
-        return (job for job in self.jobs.values() if job.owner == owner)
+    def list(self, owner: str | None) -> Iterator[Job]:
+        """The jobs of ``owner`` (None: every job)."""
+        return (job for job in self.jobs.values() if owner is None or job.owner == owner)
 
     def capability(self, job_id: str) -> str:
         """A read-only capability for one job's status and outputs."""

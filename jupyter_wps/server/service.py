@@ -44,6 +44,7 @@ from ..wps.request import (
     Request,
     negotiate_version,
 )
+from .auth import Caller
 from .manager import Job, JobManager
 from .published import PublishedProcess, PublishedStore, PublishError
 
@@ -110,16 +111,20 @@ class WPSService:
         self.invalidate()
         return process
 
-    async def handle(self, request: Request, owner: str, wps_url: str) -> Reply:
+    async def handle(self, request: Request, caller: Caller | None, wps_url: str) -> Reply:
+        """Answer one request; ``caller`` is None only for public capabilities."""
         if isinstance(request, GetCapabilities):
             negotiate_version(request.accept_versions)
             return Reply(self.capabilities(wps_url))
         if isinstance(request, DescribeProcess):
             return Reply(self.describe(request.identifiers))
         if isinstance(request, Execute):
-            return await self.execute(request, owner, wps_url)
+            assert caller is not None
+            caller.require_execute("Execute")
+            return await self.execute(request, caller.name, wps_url)
         if isinstance(request, JobRequest):
-            return await self.job_operation(request, owner, wps_url)
+            assert caller is not None
+            return await self.job_operation(request, caller, wps_url)
         raise NoApplicableCode(f"unhandled request {request.operation}")
 
     # ------------------------------------------------------------------ metadata
@@ -405,10 +410,11 @@ class WPSService:
 
     # ------------------------------------------------------------------ WPS 2.0 job operations
 
-    async def job_operation(self, request: JobRequest, owner: str, wps_url: str) -> Reply:
-        job = self.manager.get(request.job_id, owner)
+    async def job_operation(self, request: JobRequest, caller: Caller, wps_url: str) -> Reply:
+        job = self.manager.get(request.job_id, caller.visible)
         if request.operation == "Dismiss":
-            await self.manager.dismiss(job, by=owner)
+            caller.require_execute("Dismiss")
+            await self.manager.dismiss(job, by=caller.name)
             return Reply(wps_response.status_info(job.id, "Dismissed"))
         summary = self.manager.summary(job)
         if request.operation == "GetResult":
