@@ -24,13 +24,13 @@ from typing import Any
 import dill
 
 from .jobs import (
-    BASE_URL_PLACEHOLDER,
     JobDir,
     JobPayload,
     now,
     open_payload,
     runtime_versions,
 )
+from .jobs.document import BASE_URL_PLACEHOLDER, status_document
 from .jobs.jobdir import CLAIMED_EXIT, write_output
 from .jobs.proc import process_start_time
 from .jobs.record import DamagedFile, JobRecord
@@ -48,7 +48,7 @@ from .process import (
 from .wps.exceptions import NoApplicableCode
 from .wps.literals import format_literal
 from .wps.request import OutputRequest, ResponseForm
-from .wps.response import OutputValue, Status, execute_response
+from .wps.response import OutputValue, Status
 
 #: Progress is written at most this often (seconds): status files live on shared filesystems.
 PROGRESS_INTERVAL = 1.0
@@ -72,17 +72,14 @@ class StatusWriter:
         self._percent = -1
 
     def _write(self, status: Status, outputs: Sequence[OutputValue] = ()) -> None:
-        job_id = self.jobdir.job_id
-        document = execute_response(
+        document = status_document(
             self.process,
+            self.jobdir.job_id,
             status,
-            service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
-            status_location=f"{BASE_URL_PLACEHOLDER}/status/{job_id}.xml"
-            if self.record.store
-            else None,
+            self.record.store,
+            self.record.language,
             lineage=self.lineage,
             outputs=outputs,
-            language=self.record.language,
         )
         self.jobdir.write_status(document)
 

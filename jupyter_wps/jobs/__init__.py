@@ -13,10 +13,12 @@ from typing import Any, BinaryIO
 
 import dill
 
+from .document import BASE_URL_PLACEHOLDER
 from .jobdir import JobDir, UnsafeJobFile, atomic_write, is_job_id, new_job_id, open_trusted
 from .record import DamagedFile, JobRecord, Verdict
 
 __all__ = [
+    "BASE_URL_PLACEHOLDER",
     "DamagedFile",
     "JobDir",
     "JobRecord",
@@ -43,10 +45,6 @@ JSON_STATES = {
     "dismissed": "dismissed",
 }
 FINAL_STATES = frozenset({"succeeded", "failed", "dismissed"})
-
-#: The URL prefix written into status documents instead of the server's public URL;
-#: the server replaces it when it serves a document.
-BASE_URL_PLACEHOLDER = "urn:jupyter-wps:base"
 
 
 def now() -> dt.datetime:

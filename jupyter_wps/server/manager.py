@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 import shutil
 import stat
 import time
@@ -37,7 +36,6 @@ from ..backends import (
 )
 from ..config import Config
 from ..jobs import (
-    BASE_URL_PLACEHOLDER,
     FINAL_STATES,
     JSON_STATES,
     JobDir,
@@ -48,13 +46,14 @@ from ..jobs import (
     now,
     runtime_versions,
 )
+from ..jobs.document import complete_urls, status_document
 from ..jobs.jobdir import CLAIMED_EXIT, clear_outputs, open_output, read_file
 from ..jobs.lease import Lease
 from ..jobs.record import DamagedFile, JobRecord, Verdict
 from ..process import Process
 from ..wps.exceptions import NoApplicableCode, NoSuchJob, OWSException, ServerBusy
 from ..wps.request import DataInput, ResponseForm
-from ..wps.response import Status, StatusSummary, execute_response, read_status
+from ..wps.response import Status, StatusSummary, read_status
 from .published import PublishedProcess
 
 log = logging.getLogger("jupyter_wps")
@@ -72,7 +71,6 @@ CANCEL_RETRY = 15.0
 #: seconds a background loop waits after an error before it tries again (doubling to
 #: the maximum while the error lasts)
 LOOP_RETRY, LOOP_RETRY_MAX = 1.0, 30.0
-_URLS = re.compile(rb"urn:jupyter-wps:base(/(?:status|outputs)/[^\"<?\s]*)?")
 
 
 class JobNotFound(NoSuchJob):
@@ -522,15 +520,13 @@ class JobManager:
                 ),
             )
             jobdir.write_status(
-                execute_response(
+                status_document(
                     process,
+                    jobdir.job_id,
                     Status("accepted", now(), "Process accepted"),
-                    service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
-                    status_location=f"{BASE_URL_PLACEHOLDER}/status/{jobdir.job_id}.xml"
-                    if form.store
-                    else None,
+                    form.store,
+                    self.config.language,
                     lineage=(lineage, form) if form.lineage and lineage else None,
-                    language=self.config.language,
                 )
             )
             jobdir.write_record(record)  # last: a job directory with a record is complete
@@ -880,14 +876,12 @@ class JobManager:
         message = summary.message
         if summary.state == "dismissed":
             message = f"Dismissed: {message}"
-        return execute_response(
+        return status_document(
             process,
+            job.id,
             Status("failed", summary.creation_time, message, exception=NoApplicableCode(message)),
-            service_instance=f"{BASE_URL_PLACEHOLDER}?service=WPS&request=GetCapabilities",
-            status_location=f"{BASE_URL_PLACEHOLDER}/status/{job.id}.xml"
-            if job.record.store
-            else None,
-            language=job.record.language,
+            job.record.store,
+            job.record.language,
         )
 
     def started(self, job: Job) -> dt.datetime | None:
@@ -932,16 +926,10 @@ class JobManager:
 
     def complete_urls(self, document: bytes, wps_url: str, job_id: str | None) -> bytes:
         """Replace the base-URL placeholder; job URLs get the job's capability if enabled."""
-        base = wps_url.encode()
-        suffix = b""
+        query = ""
         if job_id and self.config.capability_urls:
-            suffix = b"?cap=" + self.capability(job_id).encode()
-
-        def replace(match: re.Match[bytes]) -> bytes:
-            path = match.group(1)
-            return base + path + suffix if path else base
-
-        return _URLS.sub(replace, document)
+            query = f"?cap={self.capability(job_id)}"
+        return complete_urls(document, wps_url, query)
 
     def open_output(self, job: Job, name: str) -> int:
         """An open descriptor of one of the job's output files (no symlink followed);
