@@ -6,7 +6,8 @@ Injected, each on a real ``jupyter server`` process (tests/live.py):
   missing record, a symlink planted for ``status.xml``), of a finished job across a
   restart and of a job that is still running;
 * a full filesystem: the workdir on a 2 MB tmpfs, filled while jobs run (root only; skipped
-  with the reason elsewhere, failed under ``CI=true``);
+  with the reason elsewhere, failed under ``CI=true``), and the same tmpfs remounted
+  read-only (the background loops' writes fail: the server must say why it refuses jobs);
 * SIGKILL of the server in the middle of a burst of Executes, and during the hand-over of
   a job to the warm launcher pool (the pool stopped with SIGSTOP, resumed before or after
   the server restarts);
