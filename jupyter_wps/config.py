@@ -190,6 +190,10 @@ class Config:
     #: jobs running on this server count as user activity (JupyterHub's idle culler
     #: then spares it); polling never does
     running_jobs_are_activity: bool = False
+    #: under JupyterHub: the status spool shared with the hub's WPS service, and that
+    #: service's name (statusLocations then point at the service: see jobs/spool.py)
+    status_spool: str = ""
+    status_service: str = ""
     #: how long a finished job's record and outputs are kept
     job_retention: float = 7 * 86400.0
     #: fetching input references: timeout in seconds
@@ -258,6 +262,8 @@ _KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("server", "public_capabilities"): ("public_capabilities", parse_bool),
     ("server", "capability_urls"): ("capability_urls", parse_bool),
     ("server", "running_jobs_are_activity"): ("running_jobs_are_activity", parse_bool),
+    ("server", "status_spool"): ("status_spool", str),
+    ("server", "status_service"): ("status_service", str),
     ("server", "job_retention"): ("job_retention", parse_duration),
     ("server", "reference_timeout"): ("reference_timeout", parse_duration),
     ("processing", "mode"): ("mode", parse_mode),
@@ -346,12 +352,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                     values[name] = convert(text)
                 except (TypeError, ValueError) as exc:
                     raise ConfigError(source, section, key, str(exc)) from None
-    for name in ("workdir", "outputpath", "log_file", "python", "path"):
+    for name in ("workdir", "outputpath", "log_file", "python", "path", "status_spool"):
         if values.get(name):  # one file for all users: $USER, ~ and $SCRATCH expand
             values[name] = os.path.expanduser(os.path.expandvars(values[name]))
     if path:  # relative paths in the file are relative to the file
         base = Path(path).resolve().parent
-        for name in ("workdir", "outputpath", "log_file"):
+        for name in ("workdir", "outputpath", "log_file", "status_spool"):
             if values.get(name) and not Path(values[name]).is_absolute():
                 values[name] = str(base / values[name])
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
@@ -400,6 +406,16 @@ def _validate(config: Config) -> None:
     check(config.cores > 0, "processing.cores", "must be positive")
     check(
         config.reconcile_confirmations > 0, "processing.reconcile_confirmations", "must be positive"
+    )
+    check(
+        not config.status_spool or config.capability_urls,
+        "server.status_spool",
+        "needs capability_urls = true (a spooled status is read by its capability)",
+    )
+    check(
+        not config.status_service or bool(config.status_spool),
+        "server.status_service",
+        "needs status_spool: the service answers from the spool",
     )
     unknown = set(config.allowed_overrides) - set(OVERRIDABLE)
     check(

@@ -29,6 +29,7 @@ from .jobs import (
     now,
     open_payload,
     runtime_versions,
+    spool,
 )
 from .jobs.document import BASE_URL_PLACEHOLDER, status_document
 from .jobs.jobdir import CLAIMED_EXIT, write_output
@@ -82,6 +83,11 @@ class StatusWriter:
             outputs=outputs,
         )
         self.jobdir.write_status(document)
+        if self.record.spool:  # the copy the hub's service serves while the server is down
+            try:
+                spool.write(self.record.spool, spool.STATUS_SUFFIX, document)
+            except OSError as exc:
+                say(f"cannot copy the status to the spool: {exc}")
 
     def started(self, percent: int = 0, message: str = "") -> None:
         self._percent = percent

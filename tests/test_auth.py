@@ -12,8 +12,7 @@ from types import SimpleNamespace
 import pytest
 from jupyterhub.services.auth import check_scopes
 
-from jupyter_wps.server.auth import Caller, identify
-from jupyter_wps.server.handlers import forwarded_origin
+from jupyter_wps.server.auth import Caller, forwarded_origin, identify
 from jupyter_wps.wps.exceptions import AccessDenied
 
 

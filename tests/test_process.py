@@ -28,7 +28,7 @@ from jupyter_wps.process import (
     progress,
     report_progress_to,
 )
-from jupyter_wps.server.app import load_registry
+from jupyter_wps.registry import load_registry
 from jupyter_wps.wps import response
 from jupyter_wps.wps.xml import OWS
 

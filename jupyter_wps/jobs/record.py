@@ -64,6 +64,7 @@ _SCALARS: dict[str, type] = {
     "outputs_dir": str,
     "submitted_by": str,
     "deferred": str,
+    "spool": str,
 }
 _TIMES = ("created", "submitting", "submitted", "deferred_since", "started", "finished")
 _OBJECTS = {"runtime": _str_dict, "resources": _object, "published": _object}
@@ -97,6 +98,8 @@ class JobRecord:
     resources: dict[str, Any] = field(default_factory=dict)
     #: for a process published from a kernel: its owner and publication time
     published: dict[str, Any] | None = None
+    #: where copies of the status go for the hub's WPS service (jobs/spool.py), if anywhere
+    spool: str | None = None
     #: set before the hand-over to the backend: a crash from there on is looked up
     submitting: dt.datetime | None = None
     submitted: dt.datetime | None = None

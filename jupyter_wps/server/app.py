@@ -14,40 +14,13 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Integer, List, Unicode, default
 
 from ..config import Config, ConfigError, load_config
-from ..process import ProcessRegistry, load_import_path
+from ..registry import load_registry
 from .handlers import handlers
 from .manager import JobManager
 from .published import PUBLISHED_DIR, PublishedStore
 from .service import WPSService
 
 log = logging.getLogger("jupyter_wps")
-
-ENTRY_POINT_GROUP = "jupyter_wps.processes"
-
-
-def load_registry(config: Config) -> ProcessRegistry:
-    """The processes of entry points ``jupyter_wps.processes`` and ``[processing] processes``."""
-    from importlib.metadata import entry_points
-
-    registry = ProcessRegistry()
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            registry.add_from(entry.load(), entry.value)
-        except Exception:
-            log.exception("jupyter-wps: the process entry point %s cannot be loaded", entry.value)
-    if not len(registry):  # running from a source checkout: the demo processes at least
-        registry.add_from(
-            load_import_path("jupyter_wps.processes:DEMO_PROCESSES"),
-            "jupyter_wps.processes:DEMO_PROCESSES",
-        )
-    for path in config.processes:
-        try:
-            registry.add_from(load_import_path(path), path)
-        except (ImportError, AttributeError, TypeError, ValueError) as exc:
-            raise ConfigError(
-                config.source, "processing", "processes", f"{path!r} cannot be loaded: {exc}"
-            ) from None
-    return registry
 
 
 class WPSExtensionApp(ExtensionApp):

@@ -90,3 +90,22 @@ async def identify(
         return Caller(name, execute=False, sees_all=name == server_owner), None
     kind = model.get("kind", "user")
     return None, f"{kind} {name} has no access to the WPS of {server_owner}"
+
+
+def forwarded_origin(headers: Any, protocol: str, host: str) -> tuple[str, str]:
+    """The scheme and host a client used, from the headers of the proxies before us.
+
+    ``Forwarded`` (RFC 7239) or ``X-Forwarded-Proto``/``X-Forwarded-Host``; each proxy
+    on the way appends its own value, so the first is the client's. Only for proxies
+    the server trusts.
+    """
+    forwarded = headers.get("Forwarded", "").split(",")[0]
+    fields = dict(part.strip().partition("=")[::2] for part in forwarded.split(";") if "=" in part)
+    proto = fields.get("proto") or headers.get("X-Forwarded-Proto", "").split(",")[0]
+    origin = fields.get("host") or headers.get("X-Forwarded-Host", "").split(",")[0]
+    proto, origin = proto.strip().strip('"').lower(), origin.strip().strip('"')
+    if proto in ("http", "https"):
+        protocol = proto
+    if origin and all(c.isalnum() or c in "-.:[]" for c in origin):
+        host = origin
+    return protocol, host

@@ -32,7 +32,7 @@ from ..wps.exceptions import (
 )
 from ..wps.request import DescribeProcess, GetCapabilities, parse_kvp, parse_xml_request
 from ..wps.response import FALLBACK_EXCEPTION_REPORT, exception_report
-from .auth import Caller, identify
+from .auth import Caller, forwarded_origin, identify
 from .manager import Job, JobManager
 from .published import MAX_REQUEST_BYTES as MAX_PUBLISH_REQUEST
 from .published import PublishError
@@ -461,25 +461,6 @@ class JobResultsHandler(APIBaseHandler):
     def get(self, job_id: str) -> None:
         job = self.manager.get(job_id, self.require_caller().visible)
         self.write_json(self.service.results_json(job, self.wps_url))
-
-
-def forwarded_origin(headers: Any, protocol: str, host: str) -> tuple[str, str]:
-    """The scheme and host a client used, from the headers of the proxies before us.
-
-    ``Forwarded`` (RFC 7239) or ``X-Forwarded-Proto``/``X-Forwarded-Host``; each proxy
-    on the way appends its own value, so the first is the client's. Only for proxies
-    the server trusts.
-    """
-    forwarded = headers.get("Forwarded", "").split(",")[0]
-    fields = dict(part.strip().partition("=")[::2] for part in forwarded.split(";") if "=" in part)
-    proto = fields.get("proto") or headers.get("X-Forwarded-Proto", "").split(",")[0]
-    origin = fields.get("host") or headers.get("X-Forwarded-Host", "").split(",")[0]
-    proto, origin = proto.strip().strip('"').lower(), origin.strip().strip('"')
-    if proto in ("http", "https"):
-        protocol = proto
-    if origin and all(c.isalnum() or c in "-.:[]" for c in origin):
-        host = origin
-    return protocol, host
 
 
 def handlers() -> list[tuple[str, type[web.RequestHandler]]]:

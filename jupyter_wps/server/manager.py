@@ -14,6 +14,7 @@ import base64
 import collections
 import contextlib
 import datetime as dt
+import getpass
 import hashlib
 import hmac
 import logging
@@ -25,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..backends import (
     FINISHED,
@@ -45,6 +47,7 @@ from ..jobs import (
     new_job_id,
     now,
     runtime_versions,
+    spool,
 )
 from ..jobs.document import complete_urls, status_document
 from ..jobs.jobdir import CLAIMED_EXIT, clear_outputs, open_output, read_file
@@ -222,6 +225,12 @@ class JobManager:
         self._lease_renewed = time.monotonic()
         #: called at every round of the watch loop while jobs run (running jobs as activity)
         self.on_busy: Callable[[], None] | None = None
+        #: this server's directory of the status spool (jobs/spool.py), if configured
+        self.spool = (
+            spool.user_spool(Path(config.status_spool), owner or getpass.getuser())
+            if config.status_spool
+            else None
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -507,6 +516,9 @@ class JobManager:
                 published={"owner": process.owner, "time": process.published}
                 if published
                 else None,
+                spool=spool.stem(self.spool, job_id, self.capability(job_id))
+                if self.spool
+                else None,
             )
             dump_payload(
                 jobdir,
@@ -519,18 +531,21 @@ class JobManager:
                     process_pickle=pickled,
                 ),
             )
-            jobdir.write_status(
-                status_document(
-                    process,
-                    jobdir.job_id,
-                    Status("accepted", now(), "Process accepted"),
-                    form.store,
-                    self.config.language,
-                    lineage=(lineage, form) if form.lineage and lineage else None,
-                )
+            accepted = status_document(
+                process,
+                jobdir.job_id,
+                Status("accepted", now(), "Process accepted"),
+                form.store,
+                self.config.language,
+                lineage=(lineage, form) if form.lineage and lineage else None,
             )
+            jobdir.write_status(accepted)
+            if record.spool:
+                spool.write(record.spool, spool.STATUS_SUFFIX, accepted)
             jobdir.write_record(record)  # last: a job directory with a record is complete
         except BaseException:
+            if self.spool:
+                spool.remove(spool.stem(self.spool, job_id, self.capability(job_id)))
             shutil.rmtree(jobdir.path, ignore_errors=True)
             if outputs_dir != jobdir.outputs_dir:
                 shutil.rmtree(outputs_dir, ignore_errors=True)
@@ -866,6 +881,15 @@ class JobManager:
             job.unsaved = True
         job.final = None
         self._final_summary(job)
+        self._spool_final(job)
+
+    def _spool_final(self, job: Job) -> None:
+        """The verdict's document, for the hub's service (best effort: the spool is a copy)."""
+        if job.record.spool and not job.damaged:
+            try:
+                spool.write(job.record.spool, spool.FINAL_SUFFIX, self.status_document(job))
+            except OSError as exc:
+                log.warning("jupyter-wps: cannot spool the verdict on job %s: %s", job.id, exc)
 
     def status_document(self, job: Job) -> bytes:
         """The job's WPS status document, placeholders still in it."""
@@ -929,7 +953,18 @@ class JobManager:
         query = ""
         if job_id and self.config.capability_urls:
             query = f"?cap={self.capability(job_id)}"
-        return complete_urls(document, wps_url, query)
+        return complete_urls(document, wps_url, query, self.status_base(wps_url))
+
+    def status_base(self, wps_url: str) -> str | None:
+        """Where statuses are served when not here: the hub's WPS service reading the spool
+        (``<hub>/services/<name>/status/<user>``), whether or not this server runs."""
+        if not (self.spool and self.config.status_service):
+            return None
+        parts = urlsplit(wps_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        hub_base = os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/")
+        service = self.config.status_service
+        return f"{origin}{hub_base}/services/{service}/status/{self.spool.name}"
 
     def open_output(self, job: Job, name: str) -> int:
         """An open descriptor of one of the job's output files (no symlink followed);
@@ -981,6 +1016,9 @@ class JobManager:
     def remove(self, job: Job) -> None:
         """Forget a final job and delete its directory and outputs."""
         self.jobs.pop(job.id, None)
+        if job.record.spool and not job.damaged:
+            with contextlib.suppress(OSError):
+                spool.remove(job.record.spool)
         if self.config.outputpath and not job.damaged:
             shutil.rmtree(job.outputs_dir, ignore_errors=True)
         shutil.rmtree(job.dir.path, ignore_errors=True)
@@ -1011,7 +1049,7 @@ class JobManager:
         links = [
             {"href": api, "rel": "self", "type": "application/json"},
             {
-                "href": f"{wps_url}/status/{job.id}.xml{cap}",
+                "href": f"{self.status_base(wps_url) or wps_url + '/status'}/{job.id}.xml{cap}",
                 "rel": "status",
                 "type": "application/xml",
                 "title": "WPS status document",

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 from ..backends import default_resources
 from ..config import Config, parse_int, parse_memory, parse_walltime
 from ..process import ComplexData, ComplexInput, Process, ProcessRegistry
+from ..registry import select
 from ..wps import response as wps_response
 from ..wps.exceptions import (
     FileSizeExceeded,
@@ -141,16 +142,7 @@ class WPSService:
 
     def processes(self, identifiers: Iterable[str]) -> list[Process]:
         """The named processes (``ALL``: every one); InvalidParameterValue for unknown ones."""
-        identifiers = list(identifiers)
-        if any(i.upper() == "ALL" for i in identifiers):
-            return list(self.registry)
-        found = []
-        for identifier in identifiers:
-            proc = self.registry.get(identifier)
-            if proc is None:
-                raise InvalidParameterValue(f"no process {identifier!r}", locator=identifier)
-            found.append(proc)
-        return found
+        return select(self.registry, identifiers)
 
     def describe(self, identifiers: Iterable[str]) -> bytes:
         return wps_response.process_descriptions(self.processes(identifiers), self.config.language)
