@@ -341,3 +341,9 @@ def test_a_damaged_job_is_that_jobs_failure_only(tmp_path):
         await manager.stop()
 
     asyncio.run(scenario())
+
+
+def test_unset_fields_are_left_out_of_job_json():
+    """What is not set is absent (``"deferred" in record`` means the job was deferred)."""
+    written = json.loads(JobRecord("id-1", "say_hello", "alice", now()).to_json())
+    assert "deferred" not in written and "native_id" not in written and "finished" not in written

@@ -149,7 +149,8 @@ class JobRecord:
         data: dict[str, Any] = {"version": RECORD_VERSION}
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
-            data[item.name] = value.isoformat() if isinstance(value, dt.datetime) else value
+            if value is not None:  # absent means unset: a reader of any version agrees
+                data[item.name] = value.isoformat() if isinstance(value, dt.datetime) else value
         return json.dumps(data, indent=1, sort_keys=True).encode()
 
 
