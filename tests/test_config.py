@@ -345,7 +345,7 @@ def test_live_server_with_bad_config_exits_and_says_why(tmp_path):
 
 def test_pip_install_enabled_the_extension():
     result = subprocess.run(
-        [sys.executable, "-m", "jupyter", "server", "extension", "list"],
+        [sys.executable, "-m", "jupyter_server", "extension", "list"],
         capture_output=True,
         text=True,
         timeout=120,
