@@ -354,3 +354,31 @@ async def test_execute_by_xml_post_with_lineage(jp_fetch):
     assert literal_outputs(doc)["literal"] == "posted"
     point = doc.find(".//wps:Output/wps:Data/wps:ComplexData/point", NS)
     assert point is not None and point.get("x") == "1"
+
+
+async def test_health_says_what_is_wrong(jp_fetch, jp_serverapp):
+    reply = await jp_fetch("wps", "api", "health")
+    assert json.loads(reply.body) == {"status": "ok", "problems": {}}
+    manager = jp_serverapp.web_app.settings["jupyter_wps_service"].manager
+    manager.problems["dispatch"] = "cannot write to the workdir: [Errno 28] No space left"
+    try:
+        with pytest.raises(HTTPClientError) as unhealthy:
+            await jp_fetch("wps", "api", "health")
+        assert unhealthy.value.code == 503
+        assert json.loads(unhealthy.value.response.body)["problems"]["dispatch"].startswith(
+            "cannot write"
+        )
+        # and new work is refused, saying why
+        report = await wps_get(
+            jp_fetch,
+            503,
+            service="WPS",
+            request="Execute",
+            version="1.0.0",
+            identifier="say_hello",
+            DataInputs="name=x",
+        )
+        text = etree.tostring(report)
+        assert b"ServerBusy" in text and b"No space left" in text
+    finally:
+        manager.problems.clear()

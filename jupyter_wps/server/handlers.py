@@ -399,6 +399,22 @@ class ProcessHandler(APIBaseHandler):
         self.finish()
 
 
+class HealthHandler(APIBaseHandler):
+    """``api/health``: whether the background loops work (503 with what is wrong if not:
+    the server then refuses new jobs with ServerBusy). For operators' probes."""
+
+    _track_activity = False
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        self.require_caller()
+        problems = dict(self.manager.problems)
+        self.write_json(
+            {"status": "unhealthy" if problems else "ok", "problems": problems},
+            503 if problems else 200,
+        )
+
+
 class JobListHandler(APIBaseHandler):
     _track_activity = False
 
@@ -473,6 +489,7 @@ def handlers() -> list[tuple[str, type[web.RequestHandler]]]:
         (rf"{prefix}/outputs/{job}/(?P<name>[^/]+)", OutputHandler),
         (rf"{prefix}/api/processes/?", ProcessListHandler),
         (rf"{prefix}/api/processes/(?P<process_id>[^/]+)", ProcessHandler),
+        (rf"{prefix}/api/health", HealthHandler),
         (rf"{prefix}/api/jobs/?", JobListHandler),
         (rf"{prefix}/api/jobs/{job}/?", JobHandler),
         (rf"{prefix}/api/jobs/{job}/results", JobResultsHandler),
