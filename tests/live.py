@@ -173,6 +173,21 @@ def execute(
 
     ``server`` is anything with ``wps_url`` and ``headers`` (``headers`` replaces its own).
     """
+    reply = send_execute(server, identifier, inputs, sync, headers, **extra)
+    assert reply.status_code == 200, reply.text
+    assert_valid(reply.content)
+    return etree.fromstring(reply.content)
+
+
+def send_execute(
+    server: LiveServer,
+    identifier: str,
+    inputs: str = "",
+    sync: bool = False,
+    headers: dict[str, str] | None = None,
+    **extra: str,
+) -> requests.Response:
+    """An Execute by KVP (async unless ``sync``), whatever the answer."""
     params = {
         "service": "WPS",
         "version": "1.0.0",
@@ -184,10 +199,7 @@ def execute(
         params.update(storeExecuteResponse="true", status="true")
     params.update(extra)
     sent = server.headers if headers is None else headers
-    reply = requests.get(server.wps_url, headers=sent, timeout=60, params=params)
-    assert reply.status_code == 200, reply.text
-    assert_valid(reply.content)
-    return etree.fromstring(reply.content)
+    return requests.get(server.wps_url, headers=sent, timeout=60, params=params)
 
 
 def state_of(doc: etree._Element) -> str:

@@ -51,6 +51,7 @@ from live import (
     job,
     job_id_of,
     record,
+    send_execute,
     server_fixture,
     state_of,
     submit,
@@ -113,20 +114,7 @@ def start_lines(server: LiveServer, job_id: str) -> list[str]:
 
 def try_submit(server: LiveServer, identifier: str, inputs: str) -> str | None:
     """An async Execute: the job id if it was accepted, None if refused as ServerBusy."""
-    reply = requests.get(
-        server.wps_url,
-        headers=server.headers,
-        timeout=60,
-        params={
-            "service": "WPS",
-            "version": "1.0.0",
-            "request": "Execute",
-            "identifier": identifier,
-            "DataInputs": inputs,
-            "storeExecuteResponse": "true",
-            "status": "true",
-        },
-    )
+    reply = send_execute(server, identifier, inputs)
     if reply.status_code == 503 and b"ServerBusy" in reply.content:
         return None
     assert reply.status_code == 200, reply.text
@@ -559,20 +547,7 @@ def test_a_full_filesystem(small_disk_server: LiveServer):
         ended = time.monotonic() + 10
         while time.monotonic() < ended:
             assert_capabilities(server)
-            reply = requests.get(
-                server.wps_url,
-                headers=server.headers,
-                timeout=60,
-                params={
-                    "service": "WPS",
-                    "version": "1.0.0",
-                    "request": "Execute",
-                    "identifier": "say_hello",
-                    "DataInputs": "name=full",
-                    "storeExecuteResponse": "true",
-                    "status": "true",
-                },
-            )
+            reply = send_execute(server, "say_hello", "name=full")
             if reply.status_code == 200:
                 accepted_during.append(reply.text)
                 with contextlib.suppress(Exception):
@@ -634,20 +609,7 @@ def test_a_read_only_workdir_is_reported(small_disk_server: LiveServer):
         ends = time.monotonic() + 8
         while time.monotonic() < ends:
             assert_capabilities(server)
-            reply = requests.get(
-                server.wps_url,
-                headers=server.headers,
-                timeout=60,
-                params={
-                    "service": "WPS",
-                    "version": "1.0.0",
-                    "request": "Execute",
-                    "identifier": "say_hello",
-                    "DataInputs": "name=ro",
-                    "storeExecuteResponse": "true",
-                    "status": "true",
-                },
-            )
+            reply = send_execute(server, "say_hello", "name=ro")
             assert 400 <= reply.status_code < 600, reply.text
             assert_valid(reply.content)
             assert re.search(r"read-only|workdir", reply.text, re.I), reply.text

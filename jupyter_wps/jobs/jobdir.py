@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .record import DamagedFile, JobRecord, Verdict
+from .record import DamagedFile, JobRecord, Verdict, json_object
 
 JOB_FILE = "job.dill"
 RECORD_FILE = "job.json"
@@ -237,11 +237,8 @@ class JobDir:
         data = self._read(CLAIM_FILE)
         if data is None:
             return None
-        try:
-            claim = json.loads(data)
-        except (ValueError, UnicodeError) as exc:
-            raise DamagedFile(CLAIM_FILE, f"not JSON ({exc})") from None
-        if not isinstance(claim, dict) or not all(isinstance(v, str) for v in claim.values()):
+        claim = json_object(data, CLAIM_FILE)
+        if not all(isinstance(v, str) for v in claim.values()):
             raise DamagedFile(CLAIM_FILE, "not an object of strings")
         return claim
 

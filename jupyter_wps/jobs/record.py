@@ -30,6 +30,17 @@ class DamagedFile(ValueError):
         self.problem = problem
 
 
+def json_object(data: bytes, name: str) -> dict[str, Any]:
+    """The JSON object in file ``name``'s ``data``; :class:`DamagedFile` for anything else."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeError) as exc:
+        raise DamagedFile(name, f"not JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise DamagedFile(name, f"a JSON {type(raw).__name__}, not an object")
+    return raw
+
+
 def _time(value: Any) -> dt.datetime:
     if not isinstance(value, str):
         raise ValueError(f"a time must be an ISO 8601 string, not {type(value).__name__}")
@@ -115,12 +126,7 @@ class JobRecord:
     @classmethod
     def from_json(cls, data: bytes, name: str = "job.json") -> JobRecord:
         """The record in ``data``; :class:`DamagedFile` for anything but a valid one."""
-        try:
-            raw = json.loads(data)
-        except (ValueError, UnicodeError) as exc:
-            raise DamagedFile(name, f"not JSON ({exc})") from None
-        if not isinstance(raw, dict):
-            raise DamagedFile(name, f"a JSON {type(raw).__name__}, not an object")
+        raw = json_object(data, name)
         version = raw.get("version", RECORD_VERSION)
         if not isinstance(version, int) or isinstance(version, bool) or version > RECORD_VERSION:
             raise DamagedFile(name, f"unknown layout version {version!r}")
@@ -164,12 +170,7 @@ class Verdict:
 
     @classmethod
     def from_json(cls, data: bytes, name: str = "verdict.json") -> Verdict:
-        try:
-            raw = json.loads(data)
-        except (ValueError, UnicodeError) as exc:
-            raise DamagedFile(name, f"not JSON ({exc})") from None
-        if not isinstance(raw, dict):
-            raise DamagedFile(name, f"a JSON {type(raw).__name__}, not an object")
+        raw = json_object(data, name)
         state, message = raw.get("state"), raw.get("message", "")
         if state not in VERDICT_STATES:
             raise DamagedFile(name, f"unknown state {state!r}")
