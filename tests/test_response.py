@@ -629,7 +629,6 @@ def test_lineage_refuses_a_bad_kvp_bounding_box():
         ("accepted", "Accepted"),
         ("started", "Running"),
         ("paused", "Running"),
-        ("Running", "Running"),
         ("succeeded", "Succeeded"),
         ("failed", "Failed"),
         ("dismissed", "Dismissed"),

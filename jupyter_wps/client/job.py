@@ -28,11 +28,11 @@ from urllib.request import url2pathname
 
 from lxml import etree
 
-from ..jobs import JSON_STATES
 from ..jobs.jobdir import STATUS_FILE, VERDICT_FILE
 from ..process import BoundingBox
 from ..wps.exceptions import OWSException
 from ..wps.response import read_status
+from ..wps.states import FINAL_API_STATES, JobState
 
 if TYPE_CHECKING:
     from .processes import ProcessDescription, WPSClient
@@ -42,15 +42,8 @@ __all__ = ["Job", "ProcessError", "Reference", "WPSError"]
 WPS_NS = "http://www.opengis.net/wps/1.0.0"
 WPS2_NS = "http://www.opengis.net/wps/2.0"
 
-#: WPS 1.0.0 status elements -> job states
-STATES = {
-    "ProcessAccepted": "accepted",
-    "ProcessStarted": "running",
-    "ProcessPaused": "running",
-    "ProcessSucceeded": "successful",
-    "ProcessFailed": "failed",
-}
-FINAL = ("successful", "failed", "dismissed")
+#: the final states, as the client says them (OGC API - Processes status codes)
+FINAL = FINAL_API_STATES
 #: XML Schema literal types -> Python types
 LITERAL_TYPES: dict[str, type] = {
     "string": str,
@@ -473,13 +466,17 @@ class Job:
             raise WPSError.from_report(root, context=self._name)
         status = child(root, "Status")
         element = first(status)
-        if status is None or element is None or local(element) not in STATES:
+        try:
+            state = JobState.from_wps1(local(element)).api if element is not None else None
+        except KeyError:
+            state = None
+        if status is None or state is None:
             raise WPSError(f"not a WPS status document: {content[:200]!r}", context=self._name)
         with self._lock:
-            self._document, self._document_state = root, STATES[local(element)]
+            self._document, self._document_state = root, state
             self.status_location = root.get("statusLocation") or self.status_location
             self.process_id = self.process_id or child_text(child(root, "Process"), "Identifier")
-            self.state = STATES[local(element)]
+            self.state = state
             percent = element.get("percentCompleted")
             if self.state == "successful":
                 self.percent = 100
@@ -595,7 +592,7 @@ class Job:
             summary = read_status((directory / STATUS_FILE).read_bytes())
         except (OSError, OWSException):
             return False
-        state = JSON_STATES.get(summary.state, summary.state)
+        state = JobState(summary.state).api
         if state in FINAL:
             return False  # the final document, outputs and all, comes from the server
         with self._lock:

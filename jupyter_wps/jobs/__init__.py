@@ -35,17 +35,6 @@ __all__ = [
     "Verdict",
 ]
 
-#: WPS 1.0.0 status element states -> the JSON API's (OGC API - Processes) job states
-JSON_STATES = {
-    "accepted": "accepted",
-    "started": "running",
-    "paused": "running",
-    "succeeded": "successful",
-    "failed": "failed",
-    "dismissed": "dismissed",
-}
-FINAL_STATES = frozenset({"succeeded", "failed", "dismissed"})
-
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)

@@ -14,11 +14,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..wps.states import FINAL_STATES
+
 #: ``job.json`` layout version (1: the first typed record; files without one are older
 #: and load the same way)
 RECORD_VERSION = 1
-#: The states a verdict can give: the server's own word is always final
-VERDICT_STATES = frozenset({"succeeded", "failed", "dismissed"})
 
 
 class DamagedFile(ValueError):
@@ -172,7 +172,7 @@ class Verdict:
     def from_json(cls, data: bytes, name: str = "verdict.json") -> Verdict:
         raw = json_object(data, name)
         state, message = raw.get("state"), raw.get("message", "")
-        if state not in VERDICT_STATES:
+        if state not in FINAL_STATES:  # the server's own word is always final
             raise DamagedFile(name, f"unknown state {state!r}")
         if not isinstance(message, str):
             raise DamagedFile(name, "the message is not a string")

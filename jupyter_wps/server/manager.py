@@ -38,8 +38,6 @@ from ..backends import (
 )
 from ..config import Config
 from ..jobs import (
-    FINAL_STATES,
-    JSON_STATES,
     JobDir,
     JobPayload,
     dump_payload,
@@ -57,6 +55,7 @@ from ..process import Process
 from ..wps.exceptions import NoApplicableCode, NoSuchJob, OWSException, ServerBusy
 from ..wps.request import DataInput, ResponseForm
 from ..wps.response import Status, StatusSummary, read_status
+from ..wps.states import FINAL_STATES, JobState
 from .published import PublishedProcess
 
 log = logging.getLogger("jupyter_wps")
@@ -1074,7 +1073,7 @@ class JobManager:
             "jobID": job.id,
             "processID": job.record.process,
             "type": "process",
-            "status": JSON_STATES.get(summary.state, summary.state),
+            "status": JobState(summary.state).api,
             "message": summary.message,
             "progress": percent,
             "created": job.record.created.isoformat(),

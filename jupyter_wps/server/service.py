@@ -45,6 +45,7 @@ from ..wps.request import (
     Request,
     negotiate_version,
 )
+from ..wps.states import JobState
 from .auth import Caller
 from .manager import Job, JobManager
 from .published import PublishedProcess, PublishedStore, PublishError
@@ -52,16 +53,6 @@ from .published import PublishedProcess, PublishedStore, PublishError
 XML = "text/xml; charset=utf-8"
 #: how per-request resources are read (and checked)
 PARSERS = {"cores": parse_int, "walltime": parse_walltime, "memory": parse_memory}
-
-#: WPS 1.0.0 state -> WPS 2.0 StatusInfo state
-WPS2_STATES = {
-    "accepted": "Accepted",
-    "started": "Running",
-    "paused": "Running",
-    "succeeded": "Succeeded",
-    "failed": "Failed",
-    "dismissed": "Dismissed",
-}
 
 
 @dataclass
@@ -407,14 +398,14 @@ class WPSService:
         if request.operation == "Dismiss":
             caller.require_execute("Dismiss")
             await self.manager.dismiss(job, by=caller.name)
-            return Reply(wps_response.status_info(job.id, "Dismissed"))
+            return Reply(wps_response.status_info(job.id, JobState.DISMISSED))
         summary = self.manager.summary(job)
         if request.operation == "GetResult":
             if summary.state != "succeeded":
                 raise ResultNotReady(f"job {job.id} is {summary.state}", locator=job.id)
             outputs = wps_response.read_outputs(self.status(job, wps_url))
             return Reply(wps_response.result_document(job.id, outputs))
-        return Reply(wps_response.status_info(job.id, WPS2_STATES[summary.state], summary.percent))
+        return Reply(wps_response.status_info(job.id, summary.state, summary.percent))
 
     # ------------------------------------------------------------------ JSON API
 

@@ -41,6 +41,7 @@ from ..process import (
 from .exceptions import InvalidParameterValue, NoApplicableCode, OWSException, xml_safe
 from .literals import format_literal
 from .request import DataInput, OutputRequest, ResponseForm
+from .states import JobState
 from .xml import (
     NS,
     OWS,
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
     from ..config import ServiceMetadata
 
 __all__ = [
-    "STATES",
     "OutputSummary",
     "OutputValue",
     "Status",
@@ -82,26 +82,6 @@ OPERATIONS = ("GetCapabilities", "DescribeProcess", "Execute")
 XSD_TYPES = "http://www.w3.org/TR/xmlschema-2/#"
 OWS2_EXCEPTION_SCHEMA = "http://schemas.opengis.net/ows/2.0/owsExceptionReport.xsd"
 
-#: WPS 1.0.0 job states and the element of wps:Status that says each.
-_STATE_TAGS = {
-    "accepted": "ProcessAccepted",
-    "started": "ProcessStarted",
-    "paused": "ProcessPaused",
-    "succeeded": "ProcessSucceeded",
-    "failed": "ProcessFailed",
-}
-STATES = tuple(_STATE_TAGS)
-_STATES_BY_TAG = {WPS + tag: state for state, tag in _STATE_TAGS.items()}
-#: WPS 1.0.0 (and 2.0) state names -> WPS 2.0 wps:Status values.
-_WPS2_STATES = {
-    "accepted": "Accepted",
-    "started": "Running",
-    "running": "Running",
-    "paused": "Running",
-    "succeeded": "Succeeded",
-    "failed": "Failed",
-    "dismissed": "Dismissed",
-}
 #: Reference headers whose values stay out of status documents.
 _SECRET_HEADERS = ("authorization", "cookie", "token", "secret", "key", "password")
 
@@ -130,8 +110,8 @@ class Status:
     exception: OWSException | None = None
 
     def __post_init__(self) -> None:
-        if self.state not in _STATE_TAGS:
-            raise ValueError(f"unknown job state {self.state!r}; expected one of {STATES}")
+        if JobState(self.state) is JobState.DISMISSED:  # ValueError for an unknown one
+            raise ValueError("a status document says a dismissal as failed")
 
 
 @dataclass
@@ -651,7 +631,7 @@ def _status(parent: etree._Element, status: Status, language: str) -> None:
     element = _sub(
         parent, WPS + "Status", attrib={"creationTime": _timestamp(status.creation_time)}
     )
-    tag = WPS + _STATE_TAGS[status.state]
+    tag = WPS + JobState(status.state).wps1
     if status.state == "failed":  # ProcessFailed holds an exception report and no text
         failure = status.exception or NoApplicableCode(status.message or "The process failed")
         _sub(element, tag).append(_exception_element(failure, NS["ows"], "1.0.0", language))
@@ -888,13 +868,17 @@ def read_status(document: bytes) -> StatusSummary:
     """
     status = parse_xml(document).find(WPS + "Status")
     element = status[0] if status is not None and len(status) else None
-    if status is None or element is None or element.tag not in _STATES_BY_TAG:
-        raise NoApplicableCode("not a WPS 1.0.0 status document")
+    try:
+        state = JobState.from_wps1(etree.QName(element).localname)
+        if element.tag != WPS + state.wps1:
+            raise KeyError(element.tag)
+    except (KeyError, TypeError, ValueError):
+        raise NoApplicableCode("not a WPS 1.0.0 status document") from None
     try:
         created = _parse_timestamp(status.get("creationTime", ""))
         percent = element.get("percentCompleted")
         summary = StatusSummary(
-            state=_STATES_BY_TAG[element.tag],
+            state=state,
             creation_time=created,
             message=element.text or "",
             percent=int(percent) if percent is not None else None,
@@ -949,16 +933,13 @@ def read_outputs(document: bytes) -> list[OutputSummary]:
 
 def status_info(
     job_id: str,
-    state: str,
+    state: JobState | str,
     percent: int | None = None,
     next_poll: dt.datetime | None = None,
     expiration: dt.datetime | None = None,
 ) -> bytes:
-    """wps:StatusInfo (WPS 2.0) for GetStatus; ``state`` in WPS 1.0.0 or 2.0 terms."""
-    try:
-        name = _WPS2_STATES[state.lower()]
-    except KeyError:
-        raise ValueError(f"unknown job state {state!r}") from None
+    """wps:StatusInfo (WPS 2.0) for GetStatus; ValueError for an unknown state."""
+    name = JobState(state).wps2
     root = _root(WPS2 + "StatusInfo", _WPS2_NSMAP, SCHEMA_LOCATIONS["wps2"])
     _sub(root, WPS2 + "JobID", job_id)
     _sub(root, WPS2 + "Status", name)
