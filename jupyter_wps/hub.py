@@ -40,7 +40,7 @@ from tornado import httpclient, ioloop, web
 from .config import Config, ConfigError, load_config
 from .jobs import spool
 from .jobs.document import complete_urls
-from .process import ProcessRegistry
+from .process import Process, ProcessRegistry
 from .registry import load_registry, select
 from .server.auth import EXECUTE_SCOPE, READ_SCOPE, forwarded_origin
 from .wps import response as wps_response
@@ -106,6 +106,40 @@ class UserServers:
         self._tokens[name] = (model["token"], time.monotonic() + TOKEN_LIFETIME * 0.8)
         return model["token"]
 
+    async def running(self, name: str) -> bool:
+        """Whether the user's default server is up (nothing is started to find out)."""
+        user = await self._api("GET", f"users/{quote(name)}")
+        return bool((user.get("servers") or {}).get("", {}).get("ready"))
+
+    async def get(self, name: str, path: str) -> httpclient.HTTPResponse:
+        """A GET on the user's running server, as the user."""
+        return await self._client.fetch(
+            f"{self.proxy_url.rstrip('/')}{self.hub_base}user/{quote(name)}/wps/{path}",
+            headers={"Authorization": f"token {await self.token(name)}"},
+            raise_error=False,
+            request_timeout=30,
+        )
+
+    async def published(self, name: str) -> list[Process]:
+        """The processes ``name`` published from her kernels, if her server runs (their
+        summaries: enough for GetCapabilities)."""
+        if not await self.running(name):
+            return []
+        reply = await self.get(name, "api/processes")
+        if reply.code != 200:
+            log.warning("the processes of %s: HTTP %s", name, reply.code)
+            return []
+        return [
+            Process(
+                item["id"],
+                item.get("title") or "",
+                abstract=item.get("description") or "",
+                version=item.get("version") or "1.0.0",
+            )
+            for item in json.loads(reply.body).get("processes", [])
+            if item.get("published")
+        ]
+
     async def ensure_running(self, name: str) -> None:
         """Start the user's default server if it is not running, and wait until it is ready."""
         deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -158,7 +192,16 @@ class HubWPS:
     hub_auth: HubOAuth
     _capabilities: dict[str, bytes] = field(default_factory=dict)
 
-    def capabilities(self, url: str) -> bytes:
+    async def capabilities(self, url: str, user: str) -> bytes:
+        """The operator's processes, and the caller's own published ones."""
+        published = [
+            p for p in await self.servers.published(user) if p.identifier not in self.registry
+        ]
+        if published:
+            processes = [*self.registry, *published]
+            return wps_response.capabilities(
+                processes, self.config.metadata, url, self.config.language
+            )
         if url not in self._capabilities:
             self._capabilities[url] = wps_response.capabilities(
                 self.registry, self.config.metadata, url, self.config.language
@@ -241,13 +284,18 @@ class WPSHandler(BaseHandler):
 
     async def _answer(self, request: Any, body: bytes | None) -> None:
         if isinstance(request, GetCapabilities):
-            self._reply(self.hub.capabilities(self.wps_url))
-        elif isinstance(request, DescribeProcess):
+            self._reply(await self.hub.capabilities(self.wps_url, self.user))
+        elif isinstance(request, DescribeProcess) and all(
+            i.upper() == "ALL" or i in self.hub.registry for i in request.identifiers
+        ):
             self._reply(self._describe(request.identifiers))
-        else:  # Execute and the job operations: on the caller's own server, as the caller
-            if not self.may_execute:
+        elif isinstance(request, DescribeProcess) and not await self.hub.servers.running(self.user):
+            self._describe(request.identifiers)  # the unknown one: InvalidParameterValue
+        else:  # Execute, the job operations, published processes: on the caller's server
+            if not self.may_execute and not isinstance(request, DescribeProcess):
                 raise AccessDenied(f"{request.operation} needs the {EXECUTE_SCOPE} scope")
-            if body is None and "Authorization" not in self.request.headers:
+            starts_work = not isinstance(request, DescribeProcess)
+            if starts_work and body is None and "Authorization" not in self.request.headers:
                 # a cookie alone never starts work: a link on another site would
                 raise AccessDenied(f"{request.operation} needs a token (Authorization header)")
             reply = await self.hub.servers.forward(
