@@ -193,6 +193,15 @@ def value_text(value: Any, spec: Any) -> str:
     return format_literal(value, data_type)
 
 
+def failure_message(exc: BaseException) -> str:
+    """What the client is told of a failed process: its own words (``client_message``,
+    as a PyWPS process's failure has them), else the exception's type and message."""
+    worded = getattr(exc, "client_message", None)
+    if isinstance(worded, str) and worded:
+        return worded
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def check_runtime(record: JobRecord) -> str | None:
     """Why this interpreter must not load the job (another Python or dill), or None."""
     wrote = record.runtime
@@ -293,16 +302,22 @@ def run(jobdir: JobDir) -> int:
     began = time.monotonic()
     report_progress_to(writer.progress)
     try:
-        result = process.handler(payload.inputs)
-        outputs = make_outputs(
-            process, result, payload.response, jobdir.outputs(record), jobdir.job_id
-        )
+        run_job = getattr(process, "run_job", None)
+        if run_job is not None:  # a process that makes its outputs itself (a PyWPS process)
+            outputs = run_job(
+                payload.inputs, payload.response, jobdir.outputs(record), jobdir.job_id, jobdir.path
+            )
+        else:
+            result = process.handler(payload.inputs)
+            outputs = make_outputs(
+                process, result, payload.response, jobdir.outputs(record), jobdir.job_id
+            )
     except Dismissed:
         say("dismissed")
         return 0
     except Exception as exc:
         traceback.print_exc()
-        writer.failed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        writer.failed(failure_message(exc))
         say(f"failed after {time.monotonic() - began:.1f} s")
         return 1
     finally:

@@ -739,7 +739,11 @@ def outputs_from_signature(
 
 
 def as_processes(obj: Any, import_path: str | None = None) -> list[Process]:
-    """Processes from an object: a Process, a function, or an iterable of them."""
+    """Processes from an object: a Process, a function, or an iterable of them.
+
+    A ``pywps.Process`` (an instance, or a subclass taking no arguments) is adapted
+    (:mod:`jupyter_wps.pywps_adapter`); PyWPS is imported only when one is found.
+    """
     if isinstance(obj, Process):
         if import_path and obj.import_path is None:
             obj.import_path = import_path
@@ -748,6 +752,10 @@ def as_processes(obj: Any, import_path: str | None = None) -> list[Process]:
         instance = obj()
         instance.import_path = import_path
         return [instance]
+    if _is_pywps_process(obj) or (isinstance(obj, type) and _is_pywps_process(obj, of_class=True)):
+        from .pywps_adapter import adapt
+
+        return [adapt(obj() if isinstance(obj, type) else obj, import_path)]
     if callable(obj):
         made = process(obj)
         made.import_path = import_path
@@ -759,9 +767,21 @@ def as_processes(obj: Any, import_path: str | None = None) -> list[Process]:
             if import_path and isinstance(item, Process):
                 module = import_path.partition(":")[0]
                 path = item.import_path or _module_attr(module, item)
+            elif import_path and _is_pywps_process(item):
+                # PyWPS services list instances: the launcher finds one in the list by its
+                # identifier (and adapts it again) instead of unpickling it
+                path = import_path
             found.extend(as_processes(item, path))
         return found
     raise TypeError(f"not a process: {obj!r}")
+
+
+def _is_pywps_process(obj: Any, of_class: bool = False) -> bool:
+    """Is ``obj`` a ``pywps.Process`` (or, ``of_class``, a subclass of it)? PyWPS not imported."""
+    return any(
+        cls.__name__ == "Process" and cls.__module__ == "pywps.app.Process"
+        for cls in (obj.__mro__ if of_class else type(obj).__mro__)
+    )
 
 
 def _module_attr(module: str, item: Process) -> str | None:
