@@ -617,8 +617,13 @@ def make_output_values(
             by_reference = bool(getattr(output, "as_reference", False))
         value = OutputValue(request.identifier, spec)
         if kind == "literal":
+            # as PyWPS writes it: the unit's reference (a URN) when it has one, else its name
             uom = output.uom
-            value.uom = _text(getattr(uom, "uom", uom)) or request.uom or None
+            value.uom = (
+                _text(getattr(uom, "reference", None) or getattr(uom, "uom", uom))
+                or request.uom
+                or None
+            )
             data = _output_value(output)
             if by_reference:
                 name = _name(request.identifier, ".txt", names)

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Iterable
 
 from .config import Config, ConfigError
-from .process import Process, ProcessRegistry, load_import_path
+from .process import Process, ProcessRegistry, as_processes, load_import_path
 from .wps.exceptions import InvalidParameterValue
 
 log = logging.getLogger("jupyter_wps")
 
 ENTRY_POINT_GROUP = "jupyter_wps.processes"
+#: where the built-in demo processes live
+DEMO_MODULE = "jupyter_wps.processes"
 
 
 def load_registry(config: Config) -> ProcessRegistry:
@@ -33,9 +35,18 @@ def load_registry(config: Config) -> ProcessRegistry:
             load_import_path("jupyter_wps.processes:DEMO_PROCESSES"),
             "jupyter_wps.processes:DEMO_PROCESSES",
         )
+    # the demo processes give way to a site's own of the same name (emu has a sleep and an
+    # ultimate_question, say): only demos, they must not keep a birdhouse pywps.cfg from working
+    demos = {p.identifier for p in registry if (p.import_path or "").startswith(DEMO_MODULE)}
     for path in config.processes:
         try:
-            registry.add_from(load_import_path(path), path)
+            for proc in as_processes(load_import_path(path), path):
+                if proc.identifier in demos and not path.startswith(DEMO_MODULE):
+                    log.info("jupyter-wps: %s replaces the demo process of that name", path)
+                    demos.discard(proc.identifier)
+                    registry.add(proc, replace_existing=True)
+                else:
+                    registry.add(proc)
         except (ImportError, AttributeError, TypeError, ValueError) as exc:
             raise ConfigError(
                 config.source, "processing", "processes", f"{path!r} cannot be loaded: {exc}"

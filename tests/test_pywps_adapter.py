@@ -590,7 +590,8 @@ async def test_literals_sync(jp_fetch):
     assert summary["when"].startswith("2024-05-01T12:00:00")
     length = outputs["length"].find("wps:Data/wps:LiteralData", NS)
     assert float(length.text) == 6.0
-    assert length.get("uom") == "feet"  # as the handler set it
+    # as the handler set it, written as PyWPS writes it: the unit's reference
+    assert length.get("uom") == UOM("feet").reference == "urn:ogc:def:uom:OGC:1.0:feet"
 
 
 async def test_literals_refused_as_declared(jp_fetch):
