@@ -727,6 +727,10 @@ async def test_self_workdir_is_a_fresh_directory_in_the_job_directory(jp_fetch, 
     assert found["exists"] and workdir.parent == wps_workdir / job_id
     assert found["uuid"] == job_id
     assert not workdir.exists()  # removed after the run, as PyWPS cleans up
+    # job.dill names the process list: the launcher adapts the process again from it
+    with open(wps_workdir / job_id / "job.dill", "rb") as stream:
+        payload = dill.load(stream)
+    assert (payload.process_ref, payload.process) == (PROCESSES_PATH, None)
 
 
 async def test_store_and_status_as_declared(jp_fetch):
@@ -738,3 +742,22 @@ async def test_store_and_status_as_declared(jp_fetch):
         expect=400,
     )
     assert doc.find("ows:Exception", NS).get("exceptionCode") == "StorageNotSupported"
+
+
+async def test_dismiss_stops_a_pywps_job(jp_fetch, wps_workdir):
+    doc = await execute(jp_fetch, "steps", "steps=20", storeExecuteResponse="true", status="true")
+    job_id = doc.get("statusLocation").rsplit("/", 1)[1].split(".")[0]
+    jobdir = wps_workdir / job_id
+    for _ in range(300):  # until the handler runs in its workdir
+        if list(jobdir.glob("pywps_process_*")):
+            break
+        await asyncio.sleep(0.1)
+    assert list(jobdir.glob("pywps_process_*"))
+    dismissed = await fetch(
+        jp_fetch, service="WPS", version="2.0.0", request="Dismiss", jobId=job_id
+    )
+    assert dismissed.findtext("{http://www.opengis.net/wps/2.0}Status") == "Dismissed"
+    began = time.monotonic()
+    while list(jobdir.glob("pywps_process_*")) and time.monotonic() - began < 20:
+        await asyncio.sleep(0.1)
+    assert not list(jobdir.glob("pywps_process_*"))  # stopped, and its workdir removed
