@@ -45,7 +45,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -222,6 +222,7 @@ class Hub:
         hub_users: Sequence[users.User],
         python: users.UserPython,
         config_text: str = "parallelprocesses = 4\n",
+        extra_config: str = "",
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -229,6 +230,8 @@ class Hub:
         self.users = {user.name: user for user in hub_users}
         self.python = python
         self.config_text = config_text
+        #: more of jupyterhub_config.py (a service of the tests' own, say)
+        self.extra_config = extra_config
         self.run_id = secrets.token_hex(6)
         self.service_token = secrets.token_hex(24)
         self.port = free_port()
@@ -432,7 +435,7 @@ class Hub:
     def start(self, timeout: float = 60) -> Hub:
         proxy = proxy_command()
         config = self.root / "jupyterhub_config.py"
-        config.write_text(self._config(proxy), encoding="utf-8")
+        config.write_text(self._config(proxy) + self.extra_config, encoding="utf-8")
         secret = self.root / "jupyterhub_cookie_secret"
         secret.write_text(secrets.token_hex(32))
         secret.chmod(0o600)
@@ -520,11 +523,16 @@ class Hub:
             return "(no hub log)"
 
 
-def hub_fixture(name: str = "hub", config_text: str = "parallelprocesses = 4\n"):
+def hub_fixture(
+    name: str = "hub",
+    config_text: str = "parallelprocesses = 4\n",
+    extra_config: Callable[[users.UserPython], str] | None = None,
+):
     """A module-scoped fixture: a started :class:`Hub` (skips, or fails under CI, when
     JupyterHub, the proxy or the users cannot be had), stopped at the end.
 
-    In a test module: ``hub = hub_fixture("hub")``.
+    In a test module: ``hub = hub_fixture("hub")``; ``extra_config(python)`` adds to the
+    hub's configuration (``python``: the interpreter the test users can run).
     """
 
     @pytest.fixture(scope="module")
@@ -532,7 +540,8 @@ def hub_fixture(name: str = "hub", config_text: str = "parallelprocesses = 4\n")
         require()
         hub_users = users.users()
         python = users.user_python()
-        live = Hub(tmp_path_factory.mktemp(name), hub_users, python, config_text)
+        extra = extra_config(python) if extra_config else ""
+        live = Hub(tmp_path_factory.mktemp(name), hub_users, python, config_text, extra)
         try:
             live.start()
             yield live

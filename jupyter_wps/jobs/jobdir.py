@@ -87,6 +87,11 @@ def read_file(path: Path) -> bytes | None:
         return stream.read()
 
 
+#: how directories on the way are opened: as paths only where the OS can (O_PATH), so that
+#: a directory that may be searched but not listed (0711, the status spool's) can be passed
+_DIRECTORY_PATH = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY
+
+
 def open_beneath(base: Path, names: list[str], flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
     """Open ``base/names[0]/.../names[-1]`` following no symlink below ``base``.
 
@@ -94,10 +99,10 @@ def open_beneath(base: Path, names: list[str], flags: int = os.O_RDONLY, mode: i
     ``O_NOFOLLOW``, so a directory swapped for a symlink (an ``outputs/`` that
     points elsewhere) is refused with OSError instead of being followed.
     """
-    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(base, _DIRECTORY_PATH)
     try:
         for name in names[:-1]:
-            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            child = os.open(name, _DIRECTORY_PATH | os.O_NOFOLLOW, dir_fd=fd)
             os.close(fd)
             fd = child
         return os.open(names[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
