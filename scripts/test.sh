@@ -15,6 +15,12 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
     _env_apt chromium fonts-liberation || _env_log "no Chromium: the browser tests will skip"
 fi
 
+# The JupyterHub tests (tests/hub.py) install configurable-http-proxy with npm when missing;
+# Debian's nodejs comes without npm
+if ! command -v configurable-http-proxy >/dev/null && ! command -v npm >/dev/null; then
+    _env_apt npm || _env_log "no npm: the JupyterHub tests will skip"
+fi
+
 set +e
 "$PYTHON" -m pytest "$@"
 status=$?
